@@ -1,0 +1,382 @@
+"""First stage: Lucene indexing and BM25 (+RM3) retrieval through Pyserini, or candidates from a run.
+
+All Java work goes through :mod:`optical_rerank.java`; nothing here starts the JVM at import.
+
+Language handling
+-----------------
+``--language`` accepts every analyzer Anserini's ``AnalyzerMap`` offers (ar bn da de es fa fi
+fr hi hu id it ja ko nl no pl pt ru sv te th tr uk zh) plus ``en`` (Anserini's default English
+analyzer: Porter stemming, stopwords). Many languages of low-resource CLIR have no Lucene
+analyzer (Swahili, Hausa, Yoruba, Igbo, Zulu, Twi, Somali, Amharic, ...): they get the
+**fallback** analyzer, Lucene's standard tokenizer + lowercasing with no stemming and no
+stopword list (Anserini's ``DefaultEnglishAnalyzer`` with ``-stemmer none -keepStopwords``),
+applied identically at indexing and at query time. ISO 639-3 codes (``hin``, ``swa``, ...) are
+accepted as aliases. The analyzer used is recorded in the index directory
+(``optical_rerank_index.json``), and the searcher reads it back so both sides always match.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .errors import ConfigError, InputFormatError
+from .trec_io import Run, read_corpus, read_run, sort_hits, write_json_atomic
+from .types import Hit, Query
+
+INDEX_META = "optical_rerank_index.json"
+
+#: Languages with a Lucene analyzer in Anserini 1.7.1 (``AnalyzerMap``) plus English.
+ANALYZER_LANGUAGES = (
+    "ar", "bn", "da", "de", "en", "es", "fa", "fi", "fr", "hi", "hu", "id", "it", "ja", "ko",
+    "nl", "no", "pl", "pt", "ru", "sv", "te", "th", "tr", "uk", "zh",
+)
+#: Languages indexed with the documented fallback (standard tokenizer, lowercase, no stemming).
+FALLBACK_LANGUAGES = {
+    "am": "Amharic", "bem": "Bemba", "el": "Greek", "fon": "Fon", "ha": "Hausa", "ig": "Igbo",
+    "rw": "Kinyarwanda", "so": "Somali", "sw": "Swahili", "tl": "Tagalog", "tw": "Twi",
+    "vi": "Vietnamese", "wo": "Wolof", "xh": "Xhosa", "yo": "Yoruba", "zu": "Zulu",
+    "ro": "Romanian", "ee": "Ewe", "ln": "Lingala", "lg": "Ganda", "om": "Oromo", "ti": "Tigrinya",
+    "st": "Sesotho", "tn": "Setswana", "sn": "Shona", "ny": "Chichewa", "mg": "Malagasy",
+    "fil": "Filipino", "ur": "Urdu", "ne": "Nepali", "mr": "Marathi", "ta": "Tamil", "ml": "Malayalam",
+    "kn": "Kannada", "gu": "Gujarati", "pa": "Punjabi", "ms": "Malay", "my": "Burmese", "km": "Khmer",
+    "lo": "Lao", "ka": "Georgian", "hy": "Armenian", "he": "Hebrew", "cs": "Czech", "sk": "Slovak",
+    "bg": "Bulgarian", "hr": "Croatian", "sr": "Serbian", "sl": "Slovenian", "lt": "Lithuanian",
+    "lv": "Latvian", "et": "Estonian", "ca": "Catalan", "eu": "Basque", "gl": "Galician",
+    "af": "Afrikaans", "is": "Icelandic", "ga": "Irish", "cy": "Welsh", "kk": "Kazakh", "uz": "Uzbek",
+    "az": "Azerbaijani", "mn": "Mongolian", "ps": "Pashto", "ku": "Kurdish", "si": "Sinhala",
+}
+#: ISO 639-3 (and a few other) aliases to the codes above.
+LANGUAGE_ALIASES = {
+    "ara": "ar", "arb": "ar", "ben": "bn", "dan": "da", "deu": "de", "ger": "de", "eng": "en",
+    "spa": "es", "fas": "fa", "pes": "fa", "fin": "fi", "fra": "fr", "fre": "fr", "hin": "hi",
+    "hun": "hu", "ind": "id", "ita": "it", "jpn": "ja", "kor": "ko", "nld": "nl", "nor": "no",
+    "nob": "no", "pol": "pl", "por": "pt", "rus": "ru", "swe": "sv", "tel": "te", "tha": "th",
+    "tur": "tr", "ukr": "uk", "zho": "zh", "cmn": "zh", "amh": "am", "ell": "el", "hau": "ha",
+    "ibo": "ig", "kin": "rw", "som": "so", "swa": "sw", "swh": "sw", "tgl": "tl", "twi": "tw",
+    "vie": "vi", "wol": "wo", "xho": "xh", "yor": "yo", "zul": "zu", "ron": "ro", "rum": "ro",
+    "urd": "ur", "heb": "he", "ces": "cs",
+}
+
+
+@dataclass(frozen=True)
+class AnalyzerChoice:
+    """How a language is analysed: Anserini's ``-language`` value, stemming and stopwords."""
+
+    code: str
+    anserini_language: str
+    stemming: bool
+    stopwords: bool
+    description: str
+
+    def index_args(self) -> list[str]:
+        """Arguments for Anserini's ``IndexCollection``."""
+        args = ["-language", self.anserini_language]
+        if not self.stemming:
+            args += ["-stemmer", "none"]
+        if not self.stopwords:
+            args += ["-keepStopwords"]
+        return args
+
+
+def supported_languages() -> list[str]:
+    """Every code ``--language`` accepts (aliases excluded)."""
+    return sorted(set(ANALYZER_LANGUAGES) | set(FALLBACK_LANGUAGES))
+
+
+def resolve_language(code: str | None) -> AnalyzerChoice:
+    """Map a language code (ISO 639-1 or 639-3) to the analyzer used for it.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown code; the message lists every supported code.
+    """
+    raw = (code or "en").strip()
+    c = LANGUAGE_ALIASES.get(raw.lower(), raw.lower())
+    if c == "en":
+        return AnalyzerChoice("en", "en", True, True, "English (Porter stemming, stopwords)")
+    if c in ANALYZER_LANGUAGES:
+        return AnalyzerChoice(c, c, True, True, f"Lucene analyzer for '{c}'")
+    if c in FALLBACK_LANGUAGES:
+        return AnalyzerChoice(c, "en", False, False,
+                              f"{FALLBACK_LANGUAGES[c]}: no Lucene analyzer; fallback = standard tokenizer, "
+                              "lowercase, no stemming, no stopwords")
+    raise ConfigError(
+        f"unknown language code {raw!r}. Lucene analyzers: {', '.join(ANALYZER_LANGUAGES)}. "
+        f"Fallback (no stemming): {', '.join(sorted(FALLBACK_LANGUAGES))}. "
+        f"ISO 639-3 aliases: {', '.join(sorted(LANGUAGE_ALIASES))}."
+    )
+
+
+# --------------------------------------------------------------------------- indexing
+@dataclass(frozen=True)
+class IndexConfig:
+    """What an index was built from and how; saved as ``optical_rerank_index.json`` inside it."""
+
+    corpus: list[str]
+    language: str
+    anserini_language: str
+    stemming: bool
+    stopwords: bool
+    threads: int = 2
+    store_raw: bool = True
+    store_docvectors: bool = True
+    num_docs: int = 0
+    seconds: float = 0.0
+    pyserini_version: str = ""
+
+
+def _corpus_files(corpus: str | Path) -> list[Path]:
+    p = Path(corpus)
+    if p.is_dir():
+        files = sorted(f for f in p.iterdir() if f.suffix in (".jsonl", ".json") and f.is_file())
+        if not files:
+            raise InputFormatError(p, None, "corpus directory holds no .jsonl files")
+        return files
+    if not p.is_file():
+        raise InputFormatError(p, None, "corpus file not found")
+    return [p]
+
+
+def build_index(corpus: str | Path, index_dir: str | Path, language: str | None = "en", threads: int = 2,
+                overwrite: bool = False) -> IndexConfig:
+    """Build a Lucene index from a JsonCollection (``{"id","contents"}`` JSONL file or directory).
+
+    The corpus is validated first (``file:line`` errors for bad JSON, missing fields, duplicate
+    ids). The index is built in a temporary sibling directory and renamed into place with its
+    metadata only when complete, so an interrupted build never leaves a directory that looks
+    like an index. An existing complete index is reused unless ``overwrite``.
+
+    Returns
+    -------
+    IndexConfig
+        Saved as ``optical_rerank_index.json`` in ``index_dir``.
+    """
+    from . import java  # noqa: PLC0415
+
+    choice = resolve_language(language)
+    index_dir = Path(index_dir)
+    files = _corpus_files(corpus)
+    if index_dir.exists():
+        if is_complete_index(index_dir) and not overwrite:
+            return load_index_config(index_dir)
+        if not overwrite and any(index_dir.iterdir()):
+            raise ConfigError(f"{index_dir} exists and is not a complete optical_rerank index; "
+                              "pass --overwrite to replace it")
+    num_docs = 0
+    for f in files:  # validate before Java sees it: clear file:line errors
+        for _ in read_corpus(f):
+            num_docs += 1
+    if num_docs == 0:
+        raise InputFormatError(files[0], None, "corpus holds no documents")
+    index_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp_index = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.building-", dir=index_dir.parent))
+    tmp_input = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.input-", dir=index_dir.parent))
+    try:
+        for i, f in enumerate(files):
+            os.symlink(f.resolve(), tmp_input / f"{i:04d}-{f.name}" if f.suffix == ".jsonl" else tmp_input / f"{i:04d}-{f.stem}.jsonl")
+        args = ["-collection", "JsonCollection", "-generator", "DefaultLuceneDocumentGenerator",
+                "-input", str(tmp_input), "-index", str(tmp_index), "-threads", str(max(1, threads)),
+                "-storePositions", "-storeDocvectors", "-storeRaw", "-quiet", *choice.index_args()]
+        start = time.time()
+        java.index_collection_main(args)
+        seconds = time.time() - start
+        reader = java.lucene_index_reader_class()(str(tmp_index))
+        indexed = int(reader.stats()["documents"])
+        if indexed != num_docs:
+            raise ConfigError(f"Anserini indexed {indexed} of {num_docs} documents from {corpus}; see its log")
+        from importlib.metadata import version  # noqa: PLC0415
+
+        cfg = IndexConfig(corpus=[str(f.resolve()) for f in files], language=choice.code,
+                          anserini_language=choice.anserini_language, stemming=choice.stemming,
+                          stopwords=choice.stopwords, threads=threads, num_docs=num_docs,
+                          seconds=round(seconds, 3), pyserini_version=version("pyserini"))
+        write_json_atomic(tmp_index / INDEX_META, asdict(cfg))
+        if index_dir.exists():
+            shutil.rmtree(index_dir)
+        os.replace(tmp_index, index_dir)
+        return cfg
+    finally:
+        shutil.rmtree(tmp_input, ignore_errors=True)
+        if tmp_index.exists():
+            shutil.rmtree(tmp_index, ignore_errors=True)
+
+
+def is_complete_index(index_dir: str | Path) -> bool:
+    """True if ``index_dir`` holds our metadata and a Lucene commit (``segments_N``)."""
+    d = Path(index_dir)
+    return (d / INDEX_META).is_file() and any(d.glob("segments_*"))
+
+
+def load_index_config(index_dir: str | Path) -> IndexConfig:
+    """Read the metadata of an index built by :func:`build_index` (clear error if missing/half-written)."""
+    d = Path(index_dir)
+    if not d.is_dir():
+        raise ConfigError(f"index directory {d} does not exist; build it with `python -m optical_rerank.index`")
+    if not any(d.glob("segments_*")):
+        raise ConfigError(f"{d} is not a Lucene index (no segments_N file): missing or half-written; rebuild it")
+    meta = d / INDEX_META
+    if not meta.is_file():
+        raise ConfigError(f"{d} is a Lucene index not built by optical_rerank (no {INDEX_META}); "
+                          "pass --language so the query analyzer matches the index")
+    try:
+        return IndexConfig(**json.loads(meta.read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise InputFormatError(meta, None, f"unreadable index metadata: {exc}") from None
+
+
+# --------------------------------------------------------------------------- retrieval
+@dataclass(frozen=True)
+class Bm25Config:
+    """BM25 (+ optional RM3) settings; saved next to every run."""
+
+    index: str
+    k1: float = 0.9
+    b: float = 0.4
+    language: str | None = None
+    k: int = 100
+    threads: int = 2
+    rm3: bool = False
+    rm3_fb_terms: int = 10
+    rm3_fb_docs: int = 10
+    rm3_original_query_weight: float = 0.5
+    extra: dict = field(default_factory=dict)
+
+
+def doc_text_from_raw(raw: str | None, contents: str | None = None) -> str | None:
+    """Document text from a stored raw JsonCollection record (title + contents), or ``contents``."""
+    if raw:
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError:
+            return raw
+        if isinstance(obj, dict) and isinstance(obj.get("contents"), str):
+            title = obj.get("title")
+            return f"{title}\n{obj['contents']}" if isinstance(title, str) and title else obj["contents"]
+        return raw
+    return contents
+
+
+def hits_from_searcher_results(qid: str, results: Iterable, with_text: bool = True) -> list[Hit]:
+    """Convert Pyserini ``LuceneSearcher`` hits (``.docid``, ``.score``, ``.lucene_document``) to :class:`Hit`.
+
+    Duck-typed: any objects with ``docid`` and ``score`` work; text comes from ``.raw`` or
+    the stored ``raw`` field of ``.lucene_document`` when present.
+    """
+    out = []
+    for r in results:
+        text = None
+        if with_text:
+            raw = getattr(r, "raw", None)
+            if raw is None and getattr(r, "lucene_document", None) is not None:
+                raw = r.lucene_document.get("raw")
+            text = doc_text_from_raw(raw, getattr(r, "contents", None))
+        out.append(Hit(qid, str(r.docid), float(r.score), 0, text))
+    return sort_hits(out)
+
+
+class Bm25Retriever:
+    """BM25 over a Lucene index through Pyserini's ``LuceneSearcher``.
+
+    Parameters
+    ----------
+    index : index directory (built by :func:`build_index`, or any Lucene index with ``language`` given).
+    k1, b : BM25 parameters (explicit; Anserini's defaults are 0.9 / 0.4).
+    language : analyzer for queries; default: the one recorded in the index.
+    rm3 : enable RM3 with ``filter_terms=False`` so that non-Latin expansion terms are kept
+        (the Pyserini CLI's ``--rm3`` keeps only ``[a-z0-9]`` terms).
+    """
+
+    def __init__(self, index: str | Path, k1: float = 0.9, b: float = 0.4, language: str | None = None,
+                 rm3: bool = False, rm3_fb_terms: int = 10, rm3_fb_docs: int = 10,
+                 rm3_original_query_weight: float = 0.5):
+        from . import java  # noqa: PLC0415
+
+        if k1 <= 0 or not (0.0 <= b <= 1.0):
+            raise ConfigError(f"BM25 needs k1 > 0 and 0 <= b <= 1, got k1={k1}, b={b}")
+        self.index = str(index)
+        if language is None:
+            meta = load_index_config(index)
+            choice = AnalyzerChoice(meta.language, meta.anserini_language, meta.stemming, meta.stopwords, "")
+        else:
+            if not Path(index).is_dir() or not any(Path(index).glob("segments_*")):
+                raise ConfigError(f"{index} is not a Lucene index (no segments_N file): missing or half-written")
+            choice = resolve_language(language)
+        self.choice = choice
+        self.config = Bm25Config(index=self.index, k1=k1, b=b, language=choice.code, rm3=rm3,
+                                 rm3_fb_terms=rm3_fb_terms, rm3_fb_docs=rm3_fb_docs,
+                                 rm3_original_query_weight=rm3_original_query_weight)
+        searcher_cls = java.lucene_searcher_class()
+        self.searcher = searcher_cls(self.index)
+        if choice.stemming and choice.stopwords and choice.anserini_language != "en":
+            self.searcher.set_language(choice.anserini_language)
+        elif not (choice.stemming and choice.stopwords):
+            from pyserini.analysis import get_lucene_analyzer  # noqa: PLC0415  (JVM already up)
+
+            self.searcher.set_analyzer(get_lucene_analyzer(language="en", stemming=choice.stemming,
+                                                           stopwords=choice.stopwords))
+        self.searcher.set_bm25(float(k1), float(b))
+        if rm3:
+            self.searcher.set_rm3(rm3_fb_terms, rm3_fb_docs, float(rm3_original_query_weight), filter_terms=False)
+
+    def doc_text(self, docid: str) -> str | None:
+        """Stored text of a document (title + contents), or ``None`` if absent."""
+        doc = self.searcher.doc(docid)
+        if doc is None:
+            return None
+        return doc_text_from_raw(doc.raw(), doc.contents())
+
+    def retrieve(self, queries: Sequence[Query], k: int = 100, threads: int = 2, with_text: bool = True) -> Run:
+        """BM25 top-``k`` for every query, as ``{qid: [Hit]}`` sorted by ``(-score, docid)``.
+
+        Queries whose analysed text is empty (only stopwords/punctuation) get an empty list.
+        """
+        if k < 1:
+            raise ConfigError(f"k must be >= 1, got {k}")
+        qids = [q.qid for q in queries]
+        texts = [" ".join(q.text.split()) for q in queries]
+        if threads > 1 and len(queries) > 1:
+            results = self.searcher.batch_search(texts, qids, k=k, threads=threads)
+        else:
+            results = {qid: self.searcher.search(t, k=k) for qid, t in zip(qids, texts)}
+        run: Run = {}
+        for qid in qids:
+            hits = results.get(qid, [])
+            run[qid] = hits_from_searcher_results(qid, hits, with_text=False)
+            if with_text:
+                run[qid] = [Hit(h.qid, h.docid, h.score, h.rank, self.doc_text(h.docid)) for h in run[qid]]
+        return run
+
+
+def candidates_from_run(run_path: str | Path, queries: Sequence[Query], depth: int,
+                        texts: Mapping[str, str] | None = None, retriever: Bm25Retriever | None = None) -> Run:
+    """Candidates from an existing TREC run (any first stage), cut at ``depth`` per query.
+
+    Document text is taken from ``texts`` (docid → text, e.g. a corpus) or from an index
+    through ``retriever``. A candidate whose text cannot be found is an error naming the docid.
+    """
+    run = read_run(run_path)
+    out: Run = {}
+    for q in queries:
+        hits = run.get(q.qid, [])[:depth]
+        filled = []
+        for h in hits:
+            text = texts.get(h.docid) if texts is not None else None
+            if text is None and retriever is not None:
+                text = retriever.doc_text(h.docid)
+            if text is None and (texts is not None or retriever is not None):
+                raise ConfigError(f"{run_path}: document {h.docid!r} (query {q.qid}) is in neither the corpus nor the index")
+            filled.append(Hit(h.qid, h.docid, h.score, h.rank, text))
+        out[q.qid] = filled
+    return out
+
+
+def load_corpus_texts(path: str | Path) -> dict[str, str]:
+    """``{docid: text}`` from a JsonCollection file (title + contents)."""
+    return {d.docid: (f"{d.title}\n{d.contents}" if d.title else d.contents) for d in read_corpus(path)}

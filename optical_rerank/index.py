@@ -1,0 +1,41 @@
+"""``python -m optical_rerank.index``: build a Lucene index from a JsonCollection through Pyserini."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+
+from .first_stage import build_index, resolve_language, supported_languages
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m optical_rerank.index",
+        description="Build a Lucene index (positions, doc vectors, raw text) from a JsonCollection "
+                    '({"id","contents"} JSONL file or a directory of them) with a language analyzer.')
+    p.add_argument("--input", required=True, help="JSONL file or directory of JSONL files")
+    p.add_argument("--index", required=True, help="output index directory")
+    p.add_argument("--language", default="en",
+                   help="analyzer language (ISO 639-1/639-3). Languages without a Lucene analyzer use the "
+                        "fallback: standard tokenizer, lowercase, no stemming. Supported: "
+                        + " ".join(supported_languages()))
+    p.add_argument("--threads", type=int, default=2, help="indexing threads")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing index")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    choice = resolve_language(args.language)  # clear error before any Java work
+    print(f"index: language {choice.code} -> {choice.description}", file=sys.stderr)
+    cfg = build_index(args.input, args.index, choice.code, threads=args.threads, overwrite=args.overwrite)
+    print(json.dumps(asdict(cfg), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    from .cli import run_cli
+
+    raise SystemExit(run_cli(main))
