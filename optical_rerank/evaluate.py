@@ -50,19 +50,22 @@ class EvalResult:
     meta: dict = field(default_factory=dict)
 
 
-def _trec_order(hits) -> list:
-    """trec_eval's ranking order: score (as written, 6 decimals) descending, ties by docid descending."""
+def _trec_order(hits, digits: int | None) -> list:
+    """trec_eval's ranking order: score descending, ties by docid descending."""
     by_docid_desc = sorted(hits, key=lambda h: h.docid, reverse=True)
-    return sorted(by_docid_desc, key=lambda h: -round(float(h.score), 6))  # stable sort keeps docid order
+    if digits is None:
+        return sorted(by_docid_desc, key=lambda h: -float(h.score))  # stable sort keeps docid order
+    return sorted(by_docid_desc, key=lambda h: -round(float(h.score), digits))
 
 
-def _to_pytrec_run(run: Run, cut: int | None = None) -> dict[str, dict[str, float]]:
+def _to_pytrec_run(run: Run, cut: int | None = None, digits: int | None = None) -> dict[str, dict[str, float]]:
     out = {}
     for qid, hits in run.items():
-        ordered = _trec_order(hits)
+        ordered = _trec_order(hits, digits)
         if cut is not None:
             ordered = ordered[:cut]
-        out[qid] = {h.docid: round(float(h.score), 6) for h in ordered}
+        out[qid] = {h.docid: (round(float(h.score), digits) if digits is not None else float(h.score))
+                    for h in ordered}
     return out
 
 
@@ -104,18 +107,20 @@ def evaluate_run(qrels: Qrels | str | Path, run: Run | str | Path, measures: Seq
     measures = _validate_measures(measures)
     if not isinstance(qrels, Mapping):
         qrels = read_qrels(qrels)
+    digits = 6  # in-memory runs: score them as they will be written (score:.6f)
     if not isinstance(run, Mapping):
         run = read_run(run)
+        digits = None  # a file: scores exactly as trec_eval reads them
     plain = [m for m in measures if not m.startswith("mrr@")]
     per_query: dict[str, dict[str, float]] = {}
     if plain:
         ev = pytrec_eval.RelevanceEvaluator(qrels, set(plain), relevance_level=int(relevance_level))
-        for qid, vals in ev.evaluate(_to_pytrec_run(run)).items():
+        for qid, vals in ev.evaluate(_to_pytrec_run(run, digits=digits)).items():
             per_query.setdefault(qid, {}).update({k: float(v) for k, v in vals.items()})
     for m in measures:
         if m.startswith("mrr@"):
             ev = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"}, relevance_level=int(relevance_level))
-            for qid, vals in ev.evaluate(_to_pytrec_run(run, cut=int(m[4:]))).items():
+            for qid, vals in ev.evaluate(_to_pytrec_run(run, cut=int(m[4:]), digits=digits)).items():
                 per_query.setdefault(qid, {})[m] = float(vals["recip_rank"])
     names = [output_name(m) for m in measures]
     # pytrec_eval may expand a measure into several keys (e.g. "P" without cutoff); keep what it returned.

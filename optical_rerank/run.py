@@ -1,0 +1,204 @@
+"""``python -m optical_rerank.run``: topics → first stage → (cross-encoder rerank) → TREC run → scores.
+
+Stages
+------
+1. **Topics**: ``--topics FILE`` (``qid<TAB>text``).
+2. **First stage**: BM25 (+RM3) through Pyserini over ``--index`` (built from ``--corpus`` when
+   the index does not exist yet), or candidates from an existing TREC run (``--candidates``),
+   with document text from ``--corpus`` or the index.
+3. **Rerank** (with ``--model``): a cross-encoder (zoo name such as ``e5-small-multilingual``, a
+   local directory, or a hub id) rescoring the top ``--depth`` candidates. Resumable: rerun the
+   same command after an interruption. ``--shard i/n`` scores a slice of the queries;
+   ``python -m optical_rerank.merge`` joins the shards.
+4. **Output**: a TREC run (``--output``, default ``runs/<tag>.txt``) with its config as
+   ``<run>.config.json``; with ``--qrels``, trec_eval scores printed and saved as
+   ``<run>.metrics.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .errors import ConfigError
+from .evaluate import DEFAULT_MEASURES, evaluate_run, format_trec_eval
+from .provenance import environment_info
+from .trec_io import Run, read_topics, write_json_atomic, write_run
+from .types import Query
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines a run; saved as ``<run>.config.json``."""
+
+    topics: str
+    output: str
+    tag: str
+    index: str | None = None
+    corpus: str | None = None
+    candidates: str | None = None
+    language: str | None = None
+    k1: float = 0.9
+    b: float = 0.4
+    rm3: bool = False
+    k: int = 100
+    threads: int = 2
+    model: str | None = None
+    depth: int = 100
+    rerank: dict = field(default_factory=dict)
+    shard: str | None = None
+    qrels: str | None = None
+    measures: tuple[str, ...] = DEFAULT_MEASURES
+    max_queries: int | None = None
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """Paths written by :func:`run_pipeline` and the aggregate metrics (if qrels were given)."""
+
+    run_path: str
+    first_stage_path: str | None
+    metrics: dict | None
+    seconds: float
+
+
+def first_stage(cfg: RunConfig, queries: Sequence[Query]) -> Run:
+    """BM25 over the index (building it from the corpus if needed), or candidates from a run."""
+    from .first_stage import Bm25Retriever, build_index, candidates_from_run, is_complete_index, load_corpus_texts
+
+    if cfg.candidates:
+        texts = load_corpus_texts(cfg.corpus) if cfg.corpus else None
+        retriever = None
+        if texts is None and cfg.index:
+            retriever = Bm25Retriever(cfg.index, cfg.k1, cfg.b, language=cfg.language)
+        if texts is None and retriever is None and cfg.model:
+            raise ConfigError("--candidates needs --corpus or --index to read document text for reranking")
+        return candidates_from_run(cfg.candidates, queries, cfg.k, texts=texts, retriever=retriever)
+    if not cfg.index:
+        raise ConfigError("give --index (and --corpus to build it) or --candidates")
+    if not is_complete_index(cfg.index):
+        if not cfg.corpus:
+            raise ConfigError(f"index {cfg.index} does not exist (or is half-written): pass --corpus to build it")
+        print(f"run: building index {cfg.index} from {cfg.corpus} (language {cfg.language or 'en'})", file=sys.stderr)
+        build_index(cfg.corpus, cfg.index, cfg.language or "en", threads=cfg.threads, overwrite=True)
+    retriever = Bm25Retriever(cfg.index, cfg.k1, cfg.b, language=None, rm3=cfg.rm3)
+    return retriever.retrieve(queries, k=cfg.k, threads=cfg.threads, with_text=cfg.model is not None)
+
+
+def run_pipeline(cfg: RunConfig) -> RunOutcome:
+    """Run every stage of ``cfg`` and write the run, its config and (with qrels) its metrics."""
+    start = time.time()
+    queries = read_topics(cfg.topics, cfg.language)
+    if cfg.max_queries is not None:
+        queries = queries[: cfg.max_queries]
+    if cfg.shard:
+        from .rerank import shard_queries
+
+        queries = shard_queries(queries, cfg.shard)
+    out = Path(cfg.output)
+    meta = {"config": asdict(cfg), "environment": environment_info()}
+    candidates = first_stage(cfg, queries)
+    first_path = None
+    if cfg.model:
+        from .rerank import RerankConfig, rerank_to_file
+
+        first_path = str(out.with_name(out.stem + ".first_stage" + out.suffix))
+        write_run(first_path, candidates, tag=cfg.tag + "-first")
+        rcfg = RerankConfig(model=cfg.model, **cfg.rerank)
+        rerank_to_file(queries, candidates, out, rcfg, tag=cfg.tag, depth=cfg.depth)
+    else:
+        write_run(out, {q.qid: candidates.get(q.qid, []) for q in queries}, tag=cfg.tag)
+    metrics = None
+    if cfg.qrels:
+        result = evaluate_run(cfg.qrels, out, cfg.measures)
+        metrics = result.aggregate
+        write_json_atomic(str(out) + ".metrics.json", {"run": str(out), "qrels": cfg.qrels,
+                                                       "aggregate": result.aggregate,
+                                                       "num_queries": result.num_queries,
+                                                       "per_query": result.per_query})
+        if first_path:
+            first = evaluate_run(cfg.qrels, first_path, cfg.measures)
+            write_json_atomic(first_path + ".metrics.json", {"run": first_path, "qrels": cfg.qrels,
+                                                             "aggregate": first.aggregate,
+                                                             "num_queries": first.num_queries,
+                                                             "per_query": first.per_query})
+    seconds = time.time() - start
+    meta["seconds"] = round(seconds, 2)
+    write_json_atomic(str(out) + ".config.json", meta)
+    return RunOutcome(str(out), first_path, metrics, seconds)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m optical_rerank.run", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = p.add_argument_group("topics")
+    g.add_argument("--topics", required=True, help="qid<TAB>text topics file")
+    g.add_argument("--language", help="query/collection language code for the analyzer (default: from the index)")
+    g.add_argument("--max-queries", type=int, help="use only the first N topics (budget runs)")
+    g = p.add_argument_group("first stage")
+    g.add_argument("--index", help="Lucene index directory (built from --corpus if missing)")
+    g.add_argument("--corpus", help="JsonCollection JSONL: builds --index, or gives text for --candidates")
+    g.add_argument("--candidates", help="existing TREC run to rerank instead of running BM25")
+    g.add_argument("--k1", type=float, default=0.9, help="BM25 k1 (default 0.9)")
+    g.add_argument("--b", type=float, default=0.4, help="BM25 b (default 0.4)")
+    g.add_argument("--rm3", action="store_true", help="RM3 expansion (keeps non-Latin terms)")
+    g.add_argument("--k", type=int, default=100, help="first-stage depth (default 100)")
+    g.add_argument("--threads", type=int, default=2, help="search/index threads")
+    g = p.add_argument_group("rerank")
+    g.add_argument("--model", help="cross-encoder: zoo name, local directory or hub id (omit for BM25 only)")
+    g.add_argument("--depth", type=int, default=100, help="rerank the top N candidates (default 100)")
+    g.add_argument("--max-length", type=int, default=256, help="tokens per query-passage window")
+    g.add_argument("--batch-size", type=int, default=32)
+    g.add_argument("--query-template", default="{text}", help='e.g. "query: {text}" for e5 backbones')
+    g.add_argument("--passage-template", default="{text}", help='e.g. "passage: {text}"')
+    g.add_argument("--quantize", choices=("none", "int8"), default="none", help="int8 dynamic quantization (CPU)")
+    g.add_argument("--dtype", choices=("fp32", "bf16", "fp16"), default="fp32", help="GPU dtype")
+    g.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    g.add_argument("--shard", help="i/n: score the i-th of n query shards (0-based)")
+    g = p.add_argument_group("output")
+    g.add_argument("--output", help="run file (default runs/<tag>.txt)")
+    g.add_argument("--tag", default="optical_rerank", help="run tag (last column)")
+    g.add_argument("--qrels", help="score the run with these qrels")
+    g.add_argument("-m", "--measure", action="append", dest="measures", help="trec_eval measure (repeatable)")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    if args.k < 1 or args.depth < 1:
+        raise ConfigError("--k and --depth must be >= 1")
+    output = args.output or str(Path("runs") / f"{args.tag}{'.' + args.shard.replace('/', 'of') if args.shard else ''}.txt")
+    rerank = {"max_length": args.max_length, "batch_size": args.batch_size, "query_template": args.query_template,
+              "passage_template": args.passage_template, "quantize": args.quantize, "dtype": args.dtype,
+              "device": args.device, "threads": args.threads}
+    return RunConfig(topics=args.topics, output=output, tag=args.tag, index=args.index, corpus=args.corpus,
+                     candidates=args.candidates, language=args.language, k1=args.k1, b=args.b, rm3=args.rm3,
+                     k=args.k, threads=args.threads, model=args.model, depth=args.depth, rerank=rerank,
+                     shard=args.shard, qrels=args.qrels,
+                     measures=tuple(args.measures) if args.measures else DEFAULT_MEASURES,
+                     max_queries=args.max_queries)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    cfg = config_from_args(build_parser().parse_args(argv))
+    outcome = run_pipeline(cfg)
+    print(f"run: wrote {outcome.run_path} in {outcome.seconds:.1f}s", file=sys.stderr)
+    if outcome.metrics is not None:
+        from .evaluate import EvalResult
+
+        if outcome.first_stage_path:
+            first = json.loads(Path(outcome.first_stage_path + ".metrics.json").read_text(encoding="utf-8"))
+            sys.stdout.write("# first stage\n" + format_trec_eval(
+                EvalResult(cfg.measures, {}, first["aggregate"], first["num_queries"]), "all"))
+            sys.stdout.write("# reranked\n")
+        sys.stdout.write(format_trec_eval(EvalResult(cfg.measures, {}, outcome.metrics, 0), "all"))
+    return 0
+
+
+if __name__ == "__main__":
+    from .cli import run_cli
+
+    raise SystemExit(run_cli(main))

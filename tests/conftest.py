@@ -1,0 +1,41 @@
+"""Shared fixtures. Tests run offline, on CPU, in minutes; the real data mirror is read in place."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_MIRROR = REPO.parent / "shared" / "data" / "mirror"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("OPTICAL_RERANK_MIRROR", str(DEFAULT_MIRROR))
+
+
+@pytest.fixture(scope="session")
+def mirror() -> Path:
+    """The data mirror (``$OPTICAL_RERANK_MIRROR``, default ``../shared/data/mirror``)."""
+    path = Path(os.environ["OPTICAL_RERANK_MIRROR"])
+    if not (path / "MANIFEST.tsv").is_file():
+        pytest.fail(f"data mirror not found at {path}: set OPTICAL_RERANK_MIRROR")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Each test session gets its own cache unless OPTICAL_RERANK_CACHE is set by the caller."""
+    if "OPTICAL_RERANK_TEST_CACHE" not in os.environ:
+        os.environ["OPTICAL_RERANK_TEST_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    monkeypatch.setenv("OPTICAL_RERANK_CACHE", os.environ["OPTICAL_RERANK_TEST_CACHE"])
+
+
+def pytest_configure(config):
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:  # pragma: no cover
+        pass
