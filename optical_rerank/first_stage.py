@@ -17,6 +17,7 @@ accepted as aliases. The analyzer used is recorded in the index directory
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -250,34 +251,42 @@ class Bm25Config:
 
 
 def doc_text_from_raw(raw: str | None, contents: str | None = None) -> str | None:
-    """Document text from a stored raw JsonCollection record (title + contents), or ``contents``."""
+    """Document text from a stored raw record: JsonCollection ``title\ncontents`` when JSON, else ``contents``."""
     if raw:
         try:
             obj = json.loads(raw)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, TypeError):
             return raw
-        if isinstance(obj, dict) and isinstance(obj.get("contents"), str):
-            title = obj.get("title")
-            return f"{title}\n{obj['contents']}" if isinstance(title, str) and title else obj["contents"]
+        if isinstance(obj, dict):
+            for key in ("contents", "text"):
+                if isinstance(obj.get(key), str):
+                    title = obj.get("title")
+                    return f"{title}\n{obj[key]}" if isinstance(title, str) and title else obj[key]
         return raw
-    return contents
+    return contents if isinstance(contents, str) and contents else None
 
 
 def hits_from_searcher_results(qid: str, results: Iterable, with_text: bool = True) -> list[Hit]:
-    """Convert Pyserini ``LuceneSearcher`` hits (``.docid``, ``.score``, ``.lucene_document``) to :class:`Hit`.
+    """Convert Pyserini ``LuceneSearcher`` hits to :class:`Hit`, sorted by ``(-score, docid)``, ranks from 1.
 
-    Duck-typed: any objects with ``docid`` and ``score`` work; text comes from ``.raw`` or
-    the stored ``raw`` field of ``.lucene_document`` when present.
+    Duck-typed: each result needs ``.docid`` and ``.score``; the text comes from ``.raw``, else
+    the ``raw``/``contents`` stored fields of ``.lucene_document``, else ``.contents``; ``None``
+    when none is available. A non-finite score is an error naming the query and document.
     """
     out = []
     for r in results:
         text = None
         if with_text:
-            raw = getattr(r, "raw", None)
-            if raw is None and getattr(r, "lucene_document", None) is not None:
-                raw = r.lucene_document.get("raw")
-            text = doc_text_from_raw(raw, getattr(r, "contents", None))
-        out.append(Hit(qid, str(r.docid), float(r.score), 0, text))
+            text = doc_text_from_raw(getattr(r, "raw", None))
+            doc = getattr(r, "lucene_document", None)
+            if text is None and doc is not None:
+                text = doc_text_from_raw(doc.get("raw"), doc.get("contents"))
+            if text is None:
+                text = doc_text_from_raw(None, getattr(r, "contents", None))
+        score = float(r.score)
+        if not math.isfinite(score):
+            raise ConfigError(f"query {qid!r}: document {r.docid!r} has a non-finite score {score}")
+        out.append(Hit(qid, str(r.docid), score, 0, None if text is None else str(text)))
     return sort_hits(out)
 
 

@@ -7,15 +7,14 @@ Usage::
 With the ``<run>.config.json`` sidecars that ``rerank_to_file`` writes, shards may be given in
 any order: they must share config and tag and cover ``0/n .. n-1/n`` exactly once, and the
 merged run (plus its sidecar) is byte-identical to a single-process run. Runs without sidecars
-are concatenated in the order given. Overlapping query ids are an error.
+are concatenated in the order given. Overlapping query ids are an error; so is an incomplete
+set of shards (exit status 2 from the shell, nothing written).
 """
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
-
-from .errors import OpticalRerankError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,18 +28,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns 0 on success, 1 on a reported error (argparse errors exit with 2)."""
+    """Run the command; returns 0. Bad input raises :class:`~optical_rerank.errors.OpticalRerankError`
+    (from the shell, :func:`optical_rerank.cli.run_cli` turns it into one line and exit status 2)."""
     args = build_parser().parse_args(argv)
     from .rerank import merge_runs  # noqa: PLC0415 - keeps --help fast
 
-    try:
-        n = merge_runs(args.shards, args.out)
-    except OpticalRerankError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    n = merge_runs(args.shards, args.out)
     print(f"merged {n} queries from {len(args.shards)} run(s) into {args.out}", file=sys.stderr)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from .cli import run_cli
+
+    raise SystemExit(run_cli(main))

@@ -102,7 +102,7 @@ class RerankInputError(OpticalRerankError, ValueError):
 _AGGREGATIONS = ("maxp", "firstp")
 _QUANTIZE = ("none", "int8")
 _DTYPES = ("fp32", "bf16", "fp16")
-_DEVICES = ("auto", "cpu", "cuda")
+_DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ class RerankConfig:
     threads : ``torch.set_num_threads`` value for CPU inference (``None``: leave torch's setting).
     quantize : ``"int8"`` applies dynamic int8 quantization to the ``Linear`` layers (CPU only).
     dtype : ``"bf16"``/``"fp16"`` run the model in half precision (GPU only).
-    device : ``"auto"`` (CUDA when available and not quantizing), ``"cpu"`` or ``"cuda"``.
+    device : ``"auto"`` (CUDA when available and not quantizing), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
     show_progress : tqdm progress bars (not part of the run's identity).
     """
 
@@ -172,9 +172,10 @@ class RerankConfig:
              f"threads must be None or an integer >= 1, got {self.threads!r}")
         need(self.quantize in _QUANTIZE, f"quantize must be one of {_QUANTIZE}, got {self.quantize!r}")
         need(self.dtype in _DTYPES, f"dtype must be one of {_DTYPES}, got {self.dtype!r}")
-        need(self.device in _DEVICES, f"device must be one of {_DEVICES}, got {self.device!r}")
+        need(isinstance(self.device, str) and bool(_DEVICE_RE.match(self.device)),
+             f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
         need(isinstance(self.show_progress, bool), f"show_progress must be a bool, got {self.show_progress!r}")
-        need(not (self.quantize == "int8" and self.device == "cuda"),
+        need(not (self.quantize == "int8" and self.device.startswith("cuda")),
              "quantize='int8' is CPU dynamic quantization; use device='cpu' or 'auto'")
         need(not (self.quantize == "int8" and self.dtype != "fp32"), "quantize='int8' requires dtype='fp32'")
         need(not (self.dtype != "fp32" and self.device == "cpu"),
@@ -245,38 +246,47 @@ def _render(template: str, text: str) -> str:
 
 
 # --------------------------------------------------------------------------- model loading
-def _resolve_model_dir(name_or_path: str | Path) -> Path:
-    """A local model directory for a path or a zoo name (``optical_rerank.models.resolve_model``)."""
+def _resolve_model(name_or_path: str | Path) -> str:
+    """A local model directory (or a hub id) for a path or a zoo name.
+
+    Existing directories are used as they are; anything else goes through
+    ``optical_rerank.models.resolve_model`` (zoo names, hub ids), imported lazily.
+    """
     p = Path(name_or_path).expanduser()
     if p.is_dir():
-        return p
+        return str(p)
     try:
-        from .models import resolve_model  # noqa: PLC0415 - lazy: models.py may be absent
+        from .models import resolve_model  # noqa: PLC0415 - lazy: keeps this module light
     except ImportError as exc:
         raise ModelError(f"model {str(name_or_path)!r} is not a directory and the model zoo "
                          f"(optical_rerank.models) cannot be imported: {exc}") from None
-    resolved = Path(resolve_model(str(name_or_path)))
-    if not resolved.is_dir():
-        raise ModelError(f"model {str(name_or_path)!r} resolved to {resolved}, which is not a directory")
-    return resolved
+    return str(resolve_model(str(name_or_path)))
 
 
-def _load_hf(model_dir: Path) -> tuple[Any, Any]:
+def _load_hf(path_or_id: str, head_seed: int = 0) -> tuple[Any, Any, list[str]]:
+    """``(tokenizer, model, missing_keys)`` from safetensors; a missing head is initialised from ``head_seed``."""
+    import torch  # noqa: PLC0415
     from transformers import AutoModelForSequenceClassification, AutoTokenizer  # noqa: PLC0415
 
-    if not (model_dir / "config.json").is_file():
-        raise ModelError(f"{model_dir}: no config.json; not a Hugging Face model directory")
-    if not ((model_dir / "model.safetensors").is_file() or (model_dir / "model.safetensors.index.json").is_file()):
-        found = sorted(p.name for p in model_dir.iterdir() if p.suffix in {".bin", ".pt", ".pth", ".ckpt", ".h5"})
-        hint = f" (found {found}; pickle checkpoints are refused - convert them to safetensors)" if found else ""
-        raise ModelError(f"{model_dir}: no model.safetensors{hint}")
+    local = Path(path_or_id).is_dir()
+    if local:
+        d = Path(path_or_id)
+        if not (d / "config.json").is_file():
+            raise ModelError(f"{d}: no config.json; not a Hugging Face model directory")
+        if not ((d / "model.safetensors").is_file() or (d / "model.safetensors.index.json").is_file()):
+            found = sorted(p.name for p in d.iterdir() if p.suffix in {".bin", ".pt", ".pth", ".ckpt", ".h5"})
+            hint = f" (found {found}; pickle checkpoints are refused - convert them to safetensors)" if found else ""
+            raise ModelError(f"{d}: no model.safetensors{hint}")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            str(model_dir), use_safetensors=True, local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(path_or_id, local_files_only=local)
+        with torch.random.fork_rng(devices=[]):  # a missing head is the same in every process
+            torch.manual_seed(head_seed)
+            model, info = AutoModelForSequenceClassification.from_pretrained(
+                path_or_id, use_safetensors=True, local_files_only=local, output_loading_info=True)
     except (OSError, ValueError) as exc:
-        raise ModelError(f"{model_dir}: cannot load tokenizer/model: {exc}") from exc
-    return tokenizer, model
+        hint = "" if local else " (hub ids need a network connection; offline, use a zoo name or a local directory)"
+        raise ModelError(f"{path_or_id}: cannot load tokenizer/model: {exc}{hint}") from exc
+    return tokenizer, model, sorted(info.get("missing_keys") or ())
 
 
 # --------------------------------------------------------------------------- reranker
@@ -290,10 +300,21 @@ class CrossEncoderReranker:
         ``config.model`` (the reranker's :attr:`config` records what was loaded).
     config : :class:`RerankConfig`; default ``RerankConfig(model=str(model_or_path))``.
 
+    Attributes
+    ----------
+    config : the effective :class:`RerankConfig`.
+    tokenizer, model : the Hugging Face tokenizer and (moved, cast or quantized) model.
+    model_source : the directory (or hub id) loaded, ``None`` for a ``(tokenizer, model)`` pair.
+    missing_keys : weights absent from the checkpoint (e.g. ``classifier.*`` of a bi-encoder
+        backbone); they are initialised from seed 0, like ``models.load_cross_encoder_model``, so
+        every process scores identically, and a warning is logged.
+    num_labels : 1 or 2 (see the module docstring for the score of each).
+
     Notes
     -----
     ``threads`` is applied with ``torch.set_num_threads`` (process-wide) when the reranker is built.
     The tokenizer must be a "fast" (Rust) tokenizer: windows use its overflowing-token support.
+    A ``(tokenizer, model)`` pair is moved/cast in place (and quantized into a copy).
     """
 
     def __init__(self, model_or_path: str | Path | tuple[Any, Any] | None = None,
@@ -311,14 +332,19 @@ class CrossEncoderReranker:
         if config.threads is not None:
             torch.set_num_threads(config.threads)
 
+        self.missing_keys: list[str] = []
         if isinstance(model_or_path, tuple):
             if len(model_or_path) != 2:
                 raise ConfigError("CrossEncoderReranker: a loaded model must be given as (tokenizer, model)")
             tokenizer, model = model_or_path
-            self.model_dir: Path | None = None
+            self.model_source: str | None = None
         else:
-            self.model_dir = _resolve_model_dir(model_or_path if model_or_path is not None else config.model)
-            tokenizer, model = _load_hf(self.model_dir)
+            self.model_source = _resolve_model(model_or_path if model_or_path is not None else config.model)
+            tokenizer, model, self.missing_keys = _load_hf(self.model_source)
+            if self.missing_keys:
+                logger.warning("model %r has no trained weights for %s: they are initialised from seed 0 "
+                               "(deterministic, but an untrained head ranks at random); fine-tune or distill "
+                               "a cross-encoder first", config.model, ", ".join(self.missing_keys[:6]))
 
         if not getattr(tokenizer, "is_fast", False):
             raise ModelError(f"model {config.model!r}: a fast (Rust) tokenizer is required for windowing")
@@ -338,8 +364,8 @@ class CrossEncoderReranker:
         device = config.device
         if device == "auto":
             device = "cuda" if (config.quantize == "none" and torch.cuda.is_available()) else "cpu"
-        if device == "cuda" and not torch.cuda.is_available():
-            raise ConfigError("device='cuda' but torch.cuda.is_available() is False")
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ConfigError(f"device={device!r} but torch.cuda.is_available() is False")
         dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[config.dtype]
         if device == "cpu" and dtype != torch.float32:
             logger.warning("dtype=%s requested but running on CPU; using fp32", config.dtype)
@@ -646,7 +672,7 @@ def _lock(fh: IO[bytes], path: Path) -> None:
 
 def rerank_to_file(queries: Sequence[Query], candidates: Mapping[str, Sequence[Hit]], out_path: str | Path,
                    config: RerankConfig | None, tag: str, shard: str | None = None, *,
-                   reranker: CrossEncoderReranker | None = None) -> Path:
+                   depth: int | None = None, reranker: CrossEncoderReranker | None = None) -> Path:
     """Rerank queries into a TREC run, resumably; write ``<out>.config.json`` beside it.
 
     Parameters
@@ -658,7 +684,9 @@ def rerank_to_file(queries: Sequence[Query], candidates: Mapping[str, Sequence[H
     tag : run tag (one word).
     shard : ``"i/n"`` to rerank only :func:`shard_queries` ``(queries, shard)``; merge the shard
         runs with :func:`merge_runs`.
-    reranker : an already built reranker (its ``config`` must equal ``config`` when both are given).
+    depth : overrides ``config.depth`` (the recorded config carries the value used).
+    reranker : an already built reranker (its ``config`` must equal ``config``, ``depth`` aside,
+        when both are given).
 
     Returns
     -------
@@ -674,12 +702,18 @@ def rerank_to_file(queries: Sequence[Query], candidates: Mapping[str, Sequence[H
     if not isinstance(tag, str) or not tag or any(c.isspace() for c in tag):
         raise ConfigError(f"run tag must be a non-empty word, got {tag!r}")
     if reranker is not None:
-        if config is not None and config.identity() != reranker.config.identity():
-            raise ConfigError("rerank_to_file: config differs from reranker.config: "
-                              f"{_diff(config.identity(), reranker.config.identity())}")
-        config = reranker.config
+        if config is not None:
+            mine, theirs = config.identity(), reranker.config.identity()
+            mine.pop("depth")
+            theirs.pop("depth")
+            if mine != theirs:
+                raise ConfigError(f"rerank_to_file: config differs from reranker.config: {_diff(mine, theirs)}")
+        else:
+            config = reranker.config
     if config is None:
         raise ConfigError("rerank_to_file: give a RerankConfig (or a reranker)")
+    if depth is not None and depth != config.depth:
+        config = dataclasses.replace(config, depth=depth)
     todo_queries = shard_queries(queries, shard) if shard is not None else list(queries)
     qids = [q.qid for q in todo_queries]
     if len(set(qids)) != len(qids):
@@ -733,7 +767,7 @@ def rerank_to_file(queries: Sequence[Query], candidates: Mapping[str, Sequence[H
             from tqdm import tqdm  # noqa: PLC0415
 
             for q in tqdm(remaining, desc=f"rerank {out_path.name}", unit="q", disable=not config.show_progress):
-                hits = reranker.rerank([q], candidates, show_progress=False)[q.qid]
+                hits = reranker.rerank([q], candidates, depth=config.depth, show_progress=False)[q.qid]
                 block = "".join(format_run_lines(q.qid, hits, tag)).encode("utf-8")
                 _fsync_append(pfh, block)
                 entry = {"qid": q.qid, "start": offset, "end": offset + len(block)}
@@ -884,41 +918,11 @@ def merge_runs(paths: Sequence[str | Path], out_path: str | Path) -> int:
 
 
 # --------------------------------------------------------------------------- pyserini
-def _text_from_raw(raw: str | None) -> str | None:
-    """Document text from a stored raw record: JsonCollection ``title``\\n``contents`` when JSON."""
-    if not raw:
-        return None
-    try:
-        obj = json.loads(raw)
-    except (json.JSONDecodeError, TypeError):
-        return raw
-    if isinstance(obj, dict):
-        for key in ("contents", "text"):
-            if isinstance(obj.get(key), str):
-                title = obj.get("title")
-                return f"{title}\n{obj[key]}" if isinstance(title, str) and title else obj[key]
-    return raw
-
-
 def hits_from_pyserini(qid: str, pyserini_hits: Iterable[Any]) -> list[Hit]:
     """Convert Pyserini ``LuceneSearcher.search`` results into :class:`Hit` lists (duck-typed).
 
-    Each result needs ``.docid`` and ``.score``; the text comes from ``.raw`` (a JsonCollection
-    record is parsed: ``title + "\\n" + contents``, or ``contents``), else the ``raw``/``contents``
-    stored fields of ``.lucene_document``, else ``.contents``; ``None`` when none is available.
-    Hits are returned sorted by ``(-score, docid)`` with ranks from 1.
+    See :func:`optical_rerank.first_stage.hits_from_searcher_results`, which this calls.
     """
-    out = []
-    for r in pyserini_hits:
-        text = _text_from_raw(getattr(r, "raw", None))
-        doc = getattr(r, "lucene_document", None)
-        if text is None and doc is not None:
-            text = _text_from_raw(doc.get("raw")) or doc.get("contents")
-        if text is None:
-            contents = getattr(r, "contents", None)
-            text = contents if isinstance(contents, str) and contents else None
-        score = float(r.score)
-        if not math.isfinite(score):
-            raise RerankInputError(f"query {qid!r}: document {r.docid!r} has a non-finite score {score}")
-        out.append(Hit(qid, str(r.docid), score, 0, None if text is None else str(text)))
-    return sort_hits(out)
+    from .first_stage import hits_from_searcher_results
+
+    return hits_from_searcher_results(qid, pyserini_hits)

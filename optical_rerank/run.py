@@ -10,9 +10,9 @@ Stages
    local directory, or a hub id) rescoring the top ``--depth`` candidates. Resumable: rerun the
    same command after an interruption. ``--shard i/n`` scores a slice of the queries;
    ``python -m optical_rerank.merge`` joins the shards.
-4. **Output**: a TREC run (``--output``, default ``runs/<tag>.txt``) with its config as
-   ``<run>.config.json``; with ``--qrels``, trec_eval scores printed and saved as
-   ``<run>.metrics.json``.
+4. **Output**: a TREC run (``--output``, default ``runs/<tag>.txt``); the whole pipeline's config
+   and package versions as ``<run>.pipeline.json`` (and the reranker's as ``<run>.config.json``);
+   with ``--qrels``, trec_eval scores printed and saved as ``<run>.metrics.json``.
 """
 from __future__ import annotations
 
@@ -95,23 +95,25 @@ def run_pipeline(cfg: RunConfig) -> RunOutcome:
     queries = read_topics(cfg.topics, cfg.language)
     if cfg.max_queries is not None:
         queries = queries[: cfg.max_queries]
+    mine = queries
     if cfg.shard:
         from .rerank import shard_queries
 
-        queries = shard_queries(queries, cfg.shard)
+        mine = shard_queries(queries, cfg.shard)
     out = Path(cfg.output)
     meta = {"config": asdict(cfg), "environment": environment_info()}
-    candidates = first_stage(cfg, queries)
+    candidates = first_stage(cfg, mine)
     first_path = None
     if cfg.model:
         from .rerank import RerankConfig, rerank_to_file
 
         first_path = str(out.with_name(out.stem + ".first_stage" + out.suffix))
-        write_run(first_path, candidates, tag=cfg.tag + "-first")
-        rcfg = RerankConfig(model=cfg.model, **cfg.rerank)
-        rerank_to_file(queries, candidates, out, rcfg, tag=cfg.tag, depth=cfg.depth)
+        write_run(first_path, {q.qid: candidates.get(q.qid, []) for q in mine}, tag=cfg.tag + "-first")
+        rcfg = RerankConfig(model=cfg.model, depth=cfg.depth, **cfg.rerank)
+        # all queries + shard: the shard's sidecar records the full order, so merge restores it exactly
+        rerank_to_file(queries, candidates, out, rcfg, tag=cfg.tag, shard=cfg.shard, depth=cfg.depth)
     else:
-        write_run(out, {q.qid: candidates.get(q.qid, []) for q in queries}, tag=cfg.tag)
+        write_run(out, {q.qid: candidates.get(q.qid, []) for q in mine}, tag=cfg.tag)
     metrics = None
     if cfg.qrels:
         result = evaluate_run(cfg.qrels, out, cfg.measures)
@@ -128,7 +130,7 @@ def run_pipeline(cfg: RunConfig) -> RunOutcome:
                                                              "per_query": first.per_query})
     seconds = time.time() - start
     meta["seconds"] = round(seconds, 2)
-    write_json_atomic(str(out) + ".config.json", meta)
+    write_json_atomic(str(out) + ".pipeline.json", meta)
     return RunOutcome(str(out), first_path, metrics, seconds)
 
 

@@ -36,7 +36,7 @@ def test_run_bm25_end_to_end_writes_run_config_metrics(files, capsys):
     assert "ndcg_cut_10           \tall\t1.0000" in printed
     run = read_run(out)
     assert [h.docid for h in run["q1"]] == ["d2", "d3"] and [h.docid for h in run["q2"]] == ["d4"]
-    cfg = json.loads((d / "runs" / "bm25.txt.config.json").read_text())
+    cfg = json.loads((d / "runs" / "bm25.txt.pipeline.json").read_text())
     assert cfg["config"]["k1"] == 0.9 and cfg["environment"]["pyserini"] == "1.6.0"
     metrics = json.loads((d / "runs" / "bm25.txt.metrics.json").read_text())
     assert metrics["aggregate"]["map"] == 1.0 and set(metrics["per_query"]) == {"q1", "q2"}
