@@ -15,7 +15,8 @@ from .errors import OpticalRerankError
 
 def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
     spec = getattr(sys.modules.get("__main__"), "__spec__", None)
-    prog = "python -m " + spec.name if spec is not None else "optical_rerank"
+    name = spec.name.removesuffix(".__main__") if spec is not None else "optical_rerank"
+    prog = f"python -m {name}"
     try:
         return int(main(argv) or 0)
     except OpticalRerankError as exc:

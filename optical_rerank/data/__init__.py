@@ -1,0 +1,39 @@
+"""Pinned data sources, Pyserini-ready evaluation sets, bitext and the leakage guard.
+
+Public API
+----------
+Sources and files
+    :mod:`.registry` — :class:`DataFile` (repo, commit, path; ``.url``, ``.sha256``),
+    :class:`Source` (licence, citation), :data:`SOURCES`, per-source file functions
+    (``afriqa_queries``, ``afriqa_gold``, ``xquad_r_file``, ``ntrex_file``, ``sib200_file``,
+    ``tatoeba_files``, ``ciral_topics``, ``trec_dl_files``, ...).
+    :mod:`.fetch` — :func:`fetch` (mirror → cache → download, sha256-checked),
+    :class:`Fetcher`, :class:`MissingDataError`, :func:`file_status`.
+    :mod:`.languages` — :func:`resolve_language`, :data:`LANGUAGES` (every language of every
+    source, with each source's code).
+Sets
+    :func:`prepare` (``afriqa``, ``xquad-r``, ``ntrex-doc``, ``dl19``, ``dl20``, ``bitext``).
+Bitext and leakage
+    :class:`BitextPair`, :func:`read_bitext`, :func:`write_bitext`, :func:`build_bitext`;
+    :func:`normalize_text`, :class:`LeakageGuard`, :func:`filter_leakage`.
+
+Command line: ``python -m optical_rerank.data {list,prepare} ...`` (see :mod:`.commands`).
+Importing this package reads no data and starts nothing.
+"""
+from __future__ import annotations
+
+from .bitext import BitextPair, build_bitext, read_bitext, write_bitext
+from .fetch import FetchedFile, Fetcher, MissingDataError, fetch, file_status
+from .languages import LANGUAGES, Language, resolve_language
+from .leakage import LeakageGuard, LeakageReport, filter_leakage, normalize_text
+from .prepare import SET_NAMES, PreparedSet, prepare
+from .registry import SOURCES, DataFile, Source
+
+__all__ = [
+    "BitextPair", "build_bitext", "read_bitext", "write_bitext",
+    "Fetcher", "FetchedFile", "MissingDataError", "fetch", "file_status",
+    "LANGUAGES", "Language", "resolve_language",
+    "LeakageGuard", "LeakageReport", "filter_leakage", "normalize_text",
+    "SET_NAMES", "PreparedSet", "prepare",
+    "SOURCES", "DataFile", "Source",
+]

@@ -1,0 +1,227 @@
+"""AfriQA as a cross-lingual retrieval set: native questions -> gold pivot-language passages.
+
+Output (``prepare afriqa --out DIR``)::
+
+    DIR/corpus/en/corpus.jsonl                      English gold passages of every language and
+                                                    split, deduplicated by text
+    DIR/corpus/fr/corpus.jsonl                      French gold passages (fon; wol has none upstream)
+    DIR/topics/afriqa.<lang>.<split>.native.tsv     the question as written by native speakers
+    DIR/topics/afriqa.<lang>.<split>.translated.tsv its human translation into the pivot language
+                                                    (the oracle translated query)
+    DIR/qrels/afriqa.<lang>.<split>.qrels           the annotated gold passage, relevance 1
+    DIR/card.json
+
+Query ids are ``<lang>-<split>-<AfriQA id>`` (unique across languages and splits); passage ids
+are ``afriqa-<pivot>-<first 16 hex of sha256(whitespace-normalised text)>``, stable whatever
+languages are built. Topics hold only questions that have a non-empty gold passage, so every
+topic is judged; questions without one are counted in the card. Topic text comes from the
+queries file (the gold-passage files repeat the questions with small differences).
+"""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from pathlib import Path
+
+from ..errors import ConfigError, InputFormatError
+from ..trec_io import write_corpus, write_qrels, write_topics
+from ..types import Document, Query
+from .fetch import Fetcher, iter_json_lines
+from .languages import AFRIQA_LANGUAGES, resolve_language
+from .prepare import PreparedSet, make_card, split_list, staged_output, write_card
+from .registry import (
+    AFRIQA,
+    AFRIQA_SPLIT_COUNTS,
+    AFRIQA_SPLITS,
+    afriqa_gold,
+    afriqa_has_gold,
+    afriqa_queries,
+)
+
+
+def _clean(value: object) -> str:
+    """A JSON field as clean text: non-strings (``null``, ``NaN``) are empty; whitespace collapsed."""
+    return " ".join(value.split()) if isinstance(value, str) else ""
+
+
+def passage_id(pivot: str, text: str) -> str:
+    """Stable passage id from the whitespace-normalised text."""
+    digest = hashlib.sha256(" ".join(text.split()).encode("utf-8")).hexdigest()[:16]
+    return f"afriqa-{pivot}-{digest}"
+
+
+def read_afriqa_queries(path: Path) -> dict[str, dict]:
+    """``{id: row}`` of an AfriQA queries file; ids as strings; duplicates are errors."""
+    out: dict[str, dict] = {}
+    for lineno, row in iter_json_lines(path):
+        if "id" not in row:
+            raise InputFormatError(path, lineno, 'missing field "id"')
+        qid = str(row["id"])
+        if qid in out:
+            raise InputFormatError(path, lineno, f"duplicate question id {qid!r}")
+        out[qid] = row
+    return out
+
+
+def _resolve_langs(langs: Iterable[str] | None) -> list[str]:
+    if langs is None:
+        return list(AFRIQA_LANGUAGES)
+    out = []
+    for item in langs:
+        code = item if item in AFRIQA_LANGUAGES else resolve_language(item).code("afriqa")
+        if code is None:
+            raise ConfigError(f"AfriQA has no language {item!r}; it has {', '.join(AFRIQA_LANGUAGES)}")
+        if code not in out:
+            out.append(code)
+    return out
+
+
+def prepare_afriqa(out_dir: str | Path, *, langs: Iterable[str] | str | None = None,
+                   splits: Iterable[str] | str | None = None, skip_missing: bool = False) -> PreparedSet:
+    """Build the AfriQA retrieval set (see the module docstring for the layout).
+
+    Parameters
+    ----------
+    out_dir : output directory (empty, absent, or a previous prepared set).
+    langs : AfriQA languages (any code spelling); default all ten.
+    splits : ``train``, ``dev``, ``test``; default all three.
+    skip_missing : skip (and report in the card) files that upstream has but that are neither
+        mirrored nor cached and cannot be downloaded, instead of failing.
+    """
+    lang_list = _resolve_langs(split_list(langs))
+    split_sel = split_list(splits) or list(AFRIQA_SPLITS)
+    for s in split_sel:
+        if s not in AFRIQA_SPLITS:
+            raise ConfigError(f"AfriQA has no split {s!r}; it has {', '.join(AFRIQA_SPLITS)}")
+    fetcher = Fetcher(skip_missing=skip_missing)
+
+    corpora: dict[str, dict[str, Document]] = {}  # pivot -> docid -> doc
+    duplicates: dict[str, int] = {}
+    topics_out: dict[str, tuple[list[Query], list[Query]]] = {}
+    qrels_out: dict[str, dict[str, dict[str, int]]] = {}
+    per_split: dict[str, dict[str, object]] = {}
+    no_gold: list[str] = []
+    totals = {"questions": 0, "topics": 0, "dropped_empty_passage": 0, "dropped_empty_question": 0,
+              "dropped_no_gold_passage": 0}
+
+    for lang in lang_list:
+        pivot = AFRIQA_LANGUAGES[lang][1]
+        for split in split_sel:
+            key = f"{lang}.{split}"
+            qfile = afriqa_queries(lang, split)
+            qpath = fetcher.get_optional(qfile, f"AfriQA {lang} {split} queries")
+            if qpath is None:
+                continue
+            queries = read_afriqa_queries(qpath)
+            stats: dict[str, object] = {"questions": len(queries),
+                                        "questions_in_readme": AFRIQA_SPLIT_COUNTS[lang][split]}
+            totals["questions"] += len(queries)
+            per_split[key] = stats
+            if not afriqa_has_gold(lang, split):
+                no_gold.append(key)
+                stats["gold_passages_upstream"] = False
+                continue
+            gpath = fetcher.get_optional(afriqa_gold(lang, split), f"AfriQA {lang} {split} gold passages")
+            if gpath is None:
+                continue
+            native: list[Query] = []
+            translated: list[Query] = []
+            qrels: dict[str, dict[str, int]] = {}
+            seen: dict[str, int] = {}
+            empty_passage = empty_question = 0
+            gold_rows = 0
+            for lineno, row in iter_json_lines(gpath):
+                gold_rows += 1
+                if "id" not in row:
+                    raise InputFormatError(gpath, lineno, 'missing field "id"')
+                gid = str(row["id"])
+                if gid in seen:
+                    raise InputFormatError(gpath, lineno, f"question id {gid!r} repeated (first on line {seen[gid]})")
+                seen[gid] = lineno
+                q = queries.get(gid)
+                if q is None:
+                    raise InputFormatError(gpath, lineno, f"question id {gid!r} is not in {qfile.url}")
+                text = row.get("context")
+                if not isinstance(text, str) or not text.strip():
+                    empty_passage += 1
+                    continue
+                q_native, q_trans = _clean(q.get("question")), _clean(q.get("translated_question"))
+                if not q_native or not q_trans:
+                    empty_question += 1
+                    continue
+                docid = passage_id(pivot, text)
+                corpus = corpora.setdefault(pivot, {})
+                if docid in corpus:
+                    duplicates[pivot] = duplicates.get(pivot, 0) + 1
+                else:
+                    title = row.get("title") if isinstance(row.get("title"), str) else None
+                    corpus[docid] = Document(docid, text.strip(), title.strip() if title else None)
+                qid = f"{lang}-{split}-{gid}"
+                native.append(Query(qid, q_native, lang))
+                translated.append(Query(qid, q_trans, pivot))
+                qrels[qid] = {docid: 1}
+            no_gold_count = len(queries) - gold_rows
+            stats.update({"gold_passages_upstream": True, "gold_rows": gold_rows, "topics": len(native),
+                          "dropped_empty_passage": empty_passage,
+                          "dropped_empty_question": empty_question,
+                          "dropped_no_gold_passage": no_gold_count})
+            totals["topics"] += len(native)
+            totals["dropped_empty_passage"] += empty_passage
+            totals["dropped_empty_question"] += empty_question
+            totals["dropped_no_gold_passage"] += no_gold_count
+            if native:
+                topics_out[key] = (native, translated)
+                qrels_out[key] = qrels
+
+    with staged_output(out_dir) as tmp:
+        outputs: dict[str, object] = {"corpora": {}, "topics": {}, "qrels": {}}
+        for pivot, docs in sorted(corpora.items()):
+            rel = f"corpus/{pivot}/corpus.jsonl"
+            write_corpus(tmp / rel, sorted(docs.values(), key=lambda d: d.docid))
+            outputs["corpora"][pivot] = {"path": rel, "documents": len(docs)}
+        for key, (native, translated) in topics_out.items():
+            lang = key.split(".")[0]
+            for kind, queries in (("native", native), ("translated", translated)):
+                rel = f"topics/afriqa.{key}.{kind}.tsv"
+                write_topics(tmp / rel, queries)
+                outputs["topics"][f"{key}.{kind}"] = {
+                    "path": rel, "queries": len(queries),
+                    "language": lang if kind == "native" else AFRIQA_LANGUAGES[lang][1],
+                    "corpus": f"corpus/{AFRIQA_LANGUAGES[lang][1]}/corpus.jsonl"}
+            rel = f"qrels/afriqa.{key}.qrels"
+            write_qrels(tmp / rel, qrels_out[key])
+            outputs["qrels"][key] = {"path": rel, "judgements": sum(len(v) for v in qrels_out[key].values()),
+                                     "corpus": f"corpus/{AFRIQA_LANGUAGES[lang][1]}/corpus.jsonl"}
+        notes = [
+            "Pivot language: English for bem hau ibo kin swa twi yor zul, French for fon and wol; "
+            "French passages are in corpus/fr, never mixed with the English corpus.",
+            "Each topic has exactly one relevant passage (the annotated gold passage, relevance 1). "
+            "Other passages of the corpus are unjudged, not known to be non-relevant.",
+            "Upstream has no gold passages for swa train/dev, yor dev and any wol split: those "
+            "splits have no topics or qrels here (their questions are counted under counts.per_split).",
+            "Split policy (DESIGN.md section 3): train for training, dev for every choice, test for "
+            "reporting only; the bitext builder always removes AfriQA test questions.",
+            "Corpus = the gold passages only (a reranking / small-pool retrieval set); for open "
+            "retrieval use the AfriQA Wikipedia dumps (masakhane_wiki_100 on Hugging Face).",
+        ]
+        mismatched = [k for k, v in per_split.items() if v["questions"] != v["questions_in_readme"]]
+        if mismatched:
+            notes.append(f"Question counts differ from the AfriQA README for: {', '.join(mismatched)}.")
+        card = make_card(
+            "afriqa",
+            description="AfriQA cross-lingual retrieval: native-language questions (and their human "
+                        "pivot-language translations) against annotated gold Wikipedia passages.",
+            fetcher=fetcher, sources=[AFRIQA], outputs=outputs,
+            counts={"languages": lang_list, "splits": split_sel, **totals,
+                    "corpus_documents": {p: len(d) for p, d in sorted(corpora.items())},
+                    "per_split": per_split, "no_gold_passages_upstream": no_gold},
+            dropped={"empty_passages": totals["dropped_empty_passage"],
+                     "empty_questions": totals["dropped_empty_question"],
+                     "questions_without_gold_passage": totals["dropped_no_gold_passage"],
+                     "duplicate_passages_merged": dict(sorted(duplicates.items()))},
+            notes=notes,
+            options={"langs": lang_list, "splits": split_sel, "skip_missing": skip_missing},
+            extra={"synthetic_relevance": False},
+        )
+        write_card(tmp, card)
+    return PreparedSet("afriqa", Path(out_dir), card)
