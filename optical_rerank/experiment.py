@@ -118,6 +118,17 @@ class ExperimentConfig:
 
 
 # --------------------------------------------------------------------------- helpers
+def _block_systems(block: Mapping) -> tuple[str, ...] | None:
+    """A dataset block may restrict the systems run on it (``systems: [...]``)."""
+    systems = block.get("systems")
+    if systems is None:
+        return None
+    bad = sorted(set(systems) - set(ALL_SYSTEMS))
+    if bad:
+        raise ConfigError(f"unknown systems {bad}; known: {list(ALL_SYSTEMS)}")
+    return tuple(systems)
+
+
 def _log(msg: str) -> None:
     print(f"[experiment {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
@@ -147,6 +158,7 @@ class EvalSet:
     index: str
     corpus: str
     translated_index: str | None = None
+    systems: tuple[str, ...] | None = None
 
 
 class Experiment:
@@ -204,7 +216,7 @@ class Experiment:
                 native = sample_queries(read_topics(native_f, lang), n, cfg.seed, f"afriqa-{lang}")
                 tmap = {q.qid: q for q in read_topics(trans_f, "en")}
                 sets.append(EvalSet("afriqa", lang, native, [tmap[q.qid] for q in native], read_qrels(qrels_f),
-                                    index, str(corpus)))
+                                    index, str(corpus), systems=_block_systems(cfg.afriqa)))
         if cfg.xquad_r:
             root = self.prepared("xquad-r", skip_missing=True)
             corpus = root / "corpus" / "paragraphs" / "corpus.jsonl"
@@ -221,7 +233,8 @@ class Experiment:
                 native = sample_queries(read_topics(tf, lang), n, cfg.seed, f"xquad-{lang}")
                 translated = [Query(q.qid, en[q.qid.split("-", 1)[-1]].text, "en") if q.qid.split("-", 1)[-1] in en
                               else q for q in native]
-                sets.append(EvalSet("xquad-r", lang, native, translated, read_qrels(qf), index, str(corpus)))
+                sets.append(EvalSet("xquad-r", lang, native, translated, read_qrels(qf), index, str(corpus),
+                                    systems=_block_systems(cfg.xquad_r)))
         if cfg.ntrex:
             root = self.prepared("ntrex-doc", skip_missing=True)
             corpus = root / "corpus" / "eng" / "corpus.jsonl"
@@ -245,14 +258,15 @@ class Experiment:
                 except ConfigError:
                     analyzer_lang = "sw"  # any fallback code: standard tokenizer, no stemming
                 sets.append(EvalSet("ntrex-doc", lang, native, translated, read_qrels(qf), index, str(corpus),
-                                    translated_index=self.index_for(tcorpus, analyzer_lang)))
+                                    translated_index=self.index_for(tcorpus, analyzer_lang),
+                                    systems=_block_systems(cfg.ntrex)))
         if cfg.dl19:
             root = self.prepared("dl19")
             corpus = root / "corpus" / "passages" / "corpus.jsonl"
             topics = sample_queries(read_topics(root / "topics" / "dl19.tsv", "en"), cfg.dl19.get("max_queries"),
                                     cfg.seed, "dl19")
             sets.append(EvalSet("dl19", "en", topics, topics, read_qrels(root / "qrels" / "dl19.qrels"), "",
-                                str(corpus)))
+                                str(corpus), systems=_block_systems(cfg.dl19)))
         return sets
 
     # ----------------------------------------------------------------- models
@@ -376,7 +390,7 @@ class Experiment:
 
         d = self.runs / es.dataset / es.lang
         paths: dict[str, Path] = {}
-        systems = self.cfg.systems
+        systems = es.systems or self.cfg.systems
         native_run = translated_run = None
         if es.dataset != "dl19":
             native_run = self.first_stage_run(es, "native", d / "bm25-native.txt")
@@ -464,13 +478,14 @@ class Experiment:
         if not sets:
             raise ConfigError("no dataset/language of the config has data; see the missing list above")
         models: dict[str, str] = {}
-        needs_teacher = any(s in cfg.systems for s in ("teacher-native", "teacher-translated", "kd", "optical"))
+        wanted = set().union(*[set(es.systems or cfg.systems) for es in sets])
+        needs_teacher = bool(wanted & {"teacher-native", "teacher-translated", "kd", "optical"})
         timings = {}
         if needs_teacher:
             t0 = time.time()
             models["teacher"] = self.teacher_dir()
             timings["teacher_s"] = round(time.time() - t0, 1)
-            students = [s for s in ("kd", "optical") if s in cfg.systems]
+            students = [s for s in ("kd", "optical") if s in wanted]
             if students:
                 bitext = self.bitext_files()
                 for s in students:
