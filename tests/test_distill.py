@@ -73,7 +73,7 @@ def teacher_dir(tmp_path_factory) -> Path:
 def _cfg(teacher_dir: Path, out: Path, **kw) -> DistillConfig:
     base = {"teacher": str(teacher_dir), "output": str(out), "layers": (1, 2), "batch_size": 8, "lr": 3e-3,
             "steps": 30, "warmup": 2, "max_iter": 50, "save_every": 0, "eval_every": 0, "log_every": 1,
-            "show_progress": False, "device": "cpu", "max_length": 32}
+            "show_progress": False, "device": "cpu", "max_length": 32, "freeze_embeddings": False}
     base.update(kw)
     base["warmup"] = min(base["warmup"], base["steps"]) if base["warmup"] is not None else None
     return DistillConfig(**base)
@@ -420,3 +420,16 @@ def test_ddp_torchrun_two_processes(teacher_dir, toy, tmp_path):
     a = load_file(out / "model" / "model.safetensors")
     b = load_file(tmp_path / "single" / "model" / "model.safetensors")
     assert max(float((a[k] - b[k]).abs().max()) for k in a) < 3 * 1e-3
+
+
+def test_frozen_embeddings_stay_fixed_while_layers_learn(teacher_dir, toy, tmp_path):
+    from safetensors.torch import load_file
+
+    out = tmp_path / "frozen"
+    cfg = _cfg(teacher_dir, out, method="ot", steps=3, freeze_embeddings=True)
+    result = distill(cfg, toy["train"])
+    before = load_file(str(Path(teacher_dir) / "model.safetensors"))
+    after = load_file(str(Path(result.model_dir) / "model.safetensors"))
+    emb = next(k for k in before if k.endswith("word_embeddings.weight"))
+    assert torch.equal(before[emb], after[emb])
+    assert any(not torch.equal(before[k], after[k]) for k in before if "encoder.layer" in k)
