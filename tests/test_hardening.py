@@ -83,7 +83,7 @@ def test_kill_9_during_reranking_then_resume_equals_uninterrupted(tmp_path):
 
 
 def test_kill_9_during_index_build_leaves_no_fake_index(tmp_path):
-    docs = [{"id": f"d{i}", "contents": f"document number {i} " * 30} for i in range(20000)]
+    docs = [{"id": f"d{i}", "contents": f"document number {i} " * 30} for i in range(8000)]
     corpus = tmp_path / "big.jsonl"
     corpus.write_text("".join(json.dumps(d) + "\n" for d in docs))
     index = tmp_path / "idx"
@@ -101,7 +101,7 @@ def test_kill_9_during_index_build_leaves_no_fake_index(tmp_path):
     subprocess.run(cmd, check=True, capture_output=True)
     assert is_complete_index(index)
     meta = json.loads((index / "optical_rerank_index.json").read_text())
-    assert meta["num_docs"] == 20000
+    assert meta["num_docs"] == 8000
 
 
 def test_same_seed_and_config_give_byte_identical_runs(tmp_path):
