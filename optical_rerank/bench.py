@@ -349,9 +349,23 @@ def _run_ot(args: argparse.Namespace) -> str:
     return format_ot_report(result)
 
 
+def _add_rerank_arguments(p: argparse.ArgumentParser) -> None:
+    from . import bench_rerank  # noqa: PLC0415
+
+    bench_rerank.add_arguments(p)
+
+
+def _run_rerank(args: argparse.Namespace) -> str:
+    from . import bench_rerank  # noqa: PLC0415
+
+    return bench_rerank.report(args)
+
+
 SUBCOMMANDS: dict[str, Subcommand] = {
     "ot": Subcommand(help="batched Sinkhorn vs a per-pair POT loop", add_arguments=_add_ot_arguments,
                      run=_run_ot),
+    "rerank": Subcommand(help="our cross-encoder reranker vs sentence-transformers CrossEncoder.predict",
+                         add_arguments=_add_rerank_arguments, run=_run_rerank),
 }
 
 
