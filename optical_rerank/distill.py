@@ -984,13 +984,7 @@ def _mean_over_ranks(dist: _Dist, value: float, device: torch.device) -> float:
 
 
 # =========================================================================== files
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+from .models import _fsync_dir  # noqa: E402  (one implementation of directory fsync)
 
 
 @contextlib.contextmanager

@@ -70,11 +70,12 @@ def write_json_atomic(path: str | Path, obj: object) -> None:
 
 
 # --------------------------------------------------------------------------- reading lines
-def iter_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+def iter_lines(path: str | Path, keep_blank: bool = False) -> Iterator[tuple[int, str]]:
     """Yield ``(line_number, line)`` for the non-blank lines of a UTF-8 text file.
 
     The BOM and the line end (LF or CRLF) are stripped. Invalid UTF-8 raises
-    :class:`InputFormatError` with the line of the first bad byte.
+    :class:`InputFormatError` with the line of the first bad byte. ``keep_blank`` also yields
+    blank lines (line-aligned corpora).
     """
     path = Path(path)
     if not path.is_file():
@@ -88,7 +89,7 @@ def iter_lines(path: str | Path) -> Iterator[tuple[int, str]]:
             except UnicodeDecodeError as exc:
                 raise InputFormatError(path, lineno, f"invalid UTF-8 at byte {exc.start} of the line") from None
             line = line.rstrip("\n").rstrip("\r")
-            if line.strip():
+            if keep_blank or line.strip():
                 yield lineno, line
 
 

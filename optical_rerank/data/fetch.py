@@ -47,7 +47,7 @@ from pathlib import Path
 
 from ..errors import DataSourceError, InputFormatError
 from ..paths import CACHE_ENV, MIRROR_ENV, cache_dir, mirror_dir
-from ..trec_io import read_jsonl, write_text_atomic
+from ..trec_io import iter_lines, read_jsonl, write_text_atomic
 from .registry import RAW_URL, DataFile
 
 OFFLINE_ENV = "OPTICAL_RERANK_OFFLINE"
@@ -259,18 +259,7 @@ def read_text_lines(path: str | Path) -> list[str]:
     A BOM is removed; the empty string after a final newline is not a line. Invalid UTF-8 is an
     :class:`InputFormatError` naming ``file:line``.
     """
-    path = Path(path)
-    out: list[str] = []
-    with open(path, "rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise InputFormatError(path, lineno, f"invalid UTF-8 at byte {exc.start} of the line") from None
-            out.append(line.rstrip("\n").rstrip("\r"))
-    return out
+    return [line for _, line in iter_lines(path, keep_blank=True)]
 
 
 def read_json_file(path: str | Path) -> object:
