@@ -156,7 +156,8 @@ class DistillConfig:
     grad_clip : max global gradient norm (``None``: no clipping).
     freeze_embeddings : keep the student's word-embedding matrix fixed (as the teacher's training
         does). Its 250k x 384 rows are 82% of e5-small's parameters: updating them dominates the
-        step time on CPU (measured ~16 s/step vs ~2 s/step at batch 16 on 2 shared cores), and the
+        step time on CPU (with them frozen the AfriQA experiment's OT student ran at ~1.4 s/step, batch 16,
+        ``results/afriqa/models/*/train_log.jsonl``; trained, several times slower), and the
         transformer layers alone can map foreign tokens onto the teacher's English states.
     seed : seeds data order, dropout and the dev split.
     sampling : ``"uniform"`` over pairs (epoch permutations) or ``"language"`` (each language,

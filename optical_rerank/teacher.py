@@ -375,11 +375,9 @@ def _sha256_json(obj: object) -> str:
 
 
 def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    from .models import _sha256_file  # noqa: PLC0415  (one streaming sha256 in the package)
+
+    return _sha256_file(path)
 
 
 def _input_fingerprints(cfg: TeacherConfig) -> dict[str, str | None]:
