@@ -20,8 +20,36 @@ prefixes such as e5's ``"query: "``, the passage segment and padding excluded):
   only the ``x``/``e`` states are aligned, and ``score_weight * (s_S(x, d) - s_T(e, d))^2`` can be
   added. ``side="document"`` feeds the bitext sentence as the *second* segment (the passage) and
   the context as the first, for the other CLIR direction.
+* ``anchor_weight > 0`` adds ``anchor_weight * sum_l mean_i (1 - cos(S^l(e)_i, T^l(e)_i))``: the
+  student also reads the English side and must keep the teacher's token states there. The OT
+  term alone can fall by pulling every foreign token toward a common direction (a blurred plan
+  moves each token to a weighted average of the teacher's tokens; ``token_cos`` in the training
+  log shows it); the anchor keeps the shared layers from collapsing in that way. It costs one
+  more student forward/backward per step.
 
 The "no distillation" baseline is the teacher used zero-shot: nothing to train here.
+
+Which settings work (AfriQA dev)
+--------------------------------
+Measured on the AfriQA **dev** split (hau ibo twi zul, 50 questions each, reranking BM25 top-10;
+e5-small teacher, 100 steps of 16 pairs; ``configs/afriqa-dev.yaml``, ``results/afriqa-dev/``),
+nDCG@10 against the zero-shot teacher's 0.6576 (oracle 0.7533); no difference is significant
+after Bonferroni:
+
+* **Layers**: higher is better. ``[12]`` −0.003, ``[8, 12]`` −0.004, ``[4, 8, 12]`` (the default)
+  −0.012, all 12 layers −0.021, ``[4]`` alone −0.143. Aligning lower layers of the query on its own
+  damages the matching the upper layers do.
+* **In context** is what helps: ``in_context`` with BM25 passages of the English side and
+  ``score_weight=1`` gives +0.010 with ``[4, 8, 12]`` and **+0.015 with** ``[12]`` (the best OT
+  student), but vanilla KD in the same setting gives +0.019: the in-context passages and the score
+  term, not the OT term, carry the gain at this budget.
+* ``lr=2e-4`` −0.034; 300 steps −0.006 (vs −0.012 at 100); ``reg=0.01`` −0.005; an English anchor
+  (``anchor_weight=1``) −0.002. The training logs show why the OT students lose: the student's
+  mean within-sentence token cosine (``token_cos``; the teacher's English states: 0.18/0.34/0.85
+  at layers 4/8/12) ends at 0.44/0.66/0.94 with ``reg=0.01`` and 0.46/0.70/0.95 with the anchor,
+  i.e. the foreign tokens collapse toward a common direction, which lowers ⟨P, C⟩ without aligning
+  anything; the MSE student stays at 0.20/0.34/0.88. Neither a sharper plan nor the anchor
+  prevents it.
 
 Trainer
 -------
@@ -85,8 +113,10 @@ __all__ = [
     "build_parser",
     "distill",
     "encode_segments",
+    "english_anchor_loss",
     "load_teacher_and_student",
     "main",
+    "mean_token_cosine",
     "mse_distill_loss",
     "ot_distill_loss",
     "read_bitext_files",
@@ -145,6 +175,8 @@ class DistillConfig:
     in_context : pair every bitext sentence with an English context text from ``passages``
         (a passage for ``side="query"``, a query for ``side="document"``).
     score_weight : weight of ``(s_S(x, d) - s_T(e, d))^2`` (needs ``in_context``).
+    anchor_weight : weight of the English anchor ``sum_l mean_i (1 - cos(S^l(e)_i, T^l(e)_i))``
+        (``0``: off); see the module docstring.
     query_template, passage_template : ``{text}`` is replaced by the text; use the reranker's
         templates (``"query: {text}"``/``"passage: {text}"`` for e5, ``"{text}"`` for none).
     max_length : tokens per input, special tokens included (``longest_first`` truncation).
@@ -187,6 +219,7 @@ class DistillConfig:
     side: str = "query"
     in_context: bool = False
     score_weight: float = 0.0
+    anchor_weight: float = 0.0
     query_template: str = "query: {text}"
     passage_template: str = "passage: {text}"
     max_length: int = 128
@@ -239,7 +272,7 @@ class DistillConfig:
             v = getattr(self, name)
             if isinstance(v, os.PathLike):
                 object.__setattr__(self, name, os.fspath(v))
-        for name in ("reg", "tol", "lr", "weight_decay", "score_weight"):
+        for name in ("reg", "tol", "lr", "weight_decay", "score_weight", "anchor_weight"):
             v = getattr(self, name)
             if _is_int(v):
                 object.__setattr__(self, name, float(v))
@@ -263,6 +296,8 @@ class DistillConfig:
         need(isinstance(self.in_context, bool), f"in_context must be a bool, got {self.in_context!r}")
         need(_is_num(self.score_weight) and self.score_weight >= 0,
              f"score_weight must be a number >= 0, got {self.score_weight!r}")
+        need(_is_num(self.anchor_weight) and self.anchor_weight >= 0,
+             f"anchor_weight must be a number >= 0, got {self.anchor_weight!r}")
         need(self.score_weight == 0 or self.in_context,
              "score_weight > 0 compares relevance scores of (text, context) pairs: it needs in_context=True")
         for name in ("query_template", "passage_template"):
@@ -701,6 +736,31 @@ def _check_layers(student_states: Sequence[Tensor], teacher_states: Sequence[Ten
                           f"{len(student_states)} and {len(teacher_states)}")
 
 
+@torch.no_grad()
+def mean_token_cosine(states: Tensor, mask: Tensor) -> float:
+    """Mean cosine between different real tokens of the same text: a collapse diagnostic.
+
+    Parameters
+    ----------
+    states : Tensor (B, n, h)
+    mask : Tensor (B, n), bool
+
+    Returns
+    -------
+    float
+        Average over all pairs ``i != j`` of real tokens within each row (``nan`` if no row has two
+        tokens). Distillation that pulls every student token toward one direction (a blurred OT
+        plan moves each token to a weighted average of the teacher's) shows up as this value rising
+        towards 1 for the student while the teacher's stays put.
+    """
+    Hn = torch.nn.functional.normalize(states.float(), dim=-1)
+    sim = Hn @ Hn.transpose(1, 2)
+    pair = (mask[:, :, None] & mask[:, None, :]).float()
+    pair = pair * (1.0 - torch.eye(sim.shape[1], device=sim.device))[None]
+    total = float(pair.sum())
+    return float((sim * pair).sum()) / total if total else float("nan")
+
+
 def ot_distill_loss(student_states: Sequence[Tensor], teacher_states: Sequence[Tensor], s_mask: Tensor,
                     t_mask: Tensor, config: Any, *, a: Tensor | None = None,
                     b: Tensor | None = None) -> tuple[Tensor, dict[str, Any]]:
@@ -722,7 +782,8 @@ def ot_distill_loss(student_states: Sequence[Tensor], teacher_states: Sequence[T
         Rows where either side has no token (e.g. truncated away) are left out of the mean.
     info : dict
         ``per_layer`` (floats), ``iters`` (max Sinkhorn iterations), ``not_converged`` (count of
-        problems over all layers), ``pairs`` (rows used).
+        problems over all layers), ``pairs`` (rows used), ``token_cos`` and ``teacher_token_cos`` (per
+        layer, :func:`mean_token_cosine` of the student's and the teacher's states).
 
     Raises
     ------
@@ -749,6 +810,8 @@ def ot_distill_loss(student_states: Sequence[Tensor], teacher_states: Sequence[T
         value = per_pair.mean()
         total = value if total is None else total + value
         info["per_layer"].append(float(value.detach()))
+        info.setdefault("token_cos", []).append(round(mean_token_cosine(X[valid], sm), 4))
+        info.setdefault("teacher_token_cos", []).append(round(mean_token_cosine(E[valid], tm), 4))
         info["iters"] = max(info["iters"], int(res.n_iter))
         info["not_converged"] += int((~res.batch_converged).sum())
     return total, info
@@ -768,7 +831,7 @@ def mse_distill_loss(student_states: Sequence[Tensor], teacher_states: Sequence[
     Returns
     -------
     loss : Tensor, scalar
-    info : dict with ``per_layer`` and ``pairs``.
+    info : dict with ``per_layer``, ``pairs`` and ``token_cos`` (as :func:`ot_distill_loss`).
     """
     _check_layers(student_states, teacher_states)
     valid = _valid_rows(s_mask, t_mask)
@@ -786,7 +849,32 @@ def mse_distill_loss(student_states: Sequence[Tensor], teacher_states: Sequence[
         value = ((mx - me) ** 2).sum(-1).mean()
         total = value if total is None else total + value
         info["per_layer"].append(float(value.detach()))
+        info.setdefault("token_cos", []).append(round(mean_token_cosine(Xv, s_mask[valid]), 4))
+        info.setdefault("teacher_token_cos", []).append(round(mean_token_cosine(Ev, t_mask[valid]), 4))
     return total, info
+
+
+def english_anchor_loss(student_states: Sequence[Tensor], teacher_states: Sequence[Tensor], mask: Tensor) -> Tensor:
+    """``sum_l mean_i (1 - cos(X_l[i], E_l[i]))`` over real tokens: student and teacher on the *same* text.
+
+    Parameters
+    ----------
+    student_states, teacher_states : per layer, Tensor (B, n, h), the same tokenization
+    mask : Tensor (B, n), bool
+
+    Returns
+    -------
+    Tensor, scalar (``0`` where no token is real).
+    """
+    _check_layers(student_states, teacher_states)
+    m = mask.to(student_states[0].dtype)
+    denom = m.sum().clamp_min(1.0)
+    total = None
+    for X, E in zip(student_states, teacher_states):
+        cos = torch.nn.functional.cosine_similarity(X, E.detach(), dim=-1, eps=1e-8)
+        value = ((1.0 - cos) * m).sum() / denom
+        total = value if total is None else total + value
+    return total
 
 
 def _scores(logits: Tensor) -> Tensor:
@@ -1152,6 +1240,11 @@ class _Trainer:
             score_term = (diff.float() ** 2).mean()
             info["score"] = float(score_term.detach())
             loss = loss + cfg.score_weight * score_term
+        if cfg.anchor_weight > 0:
+            anchor = english_anchor_loss(segment_states(model, self.tokenizer, es, ds, **kw).states, t.states,
+                                         t.mask)
+            info["anchor"] = float(anchor.detach())
+            loss = loss + cfg.anchor_weight * anchor
         return loss, info
 
     def step_inputs(self, step: int) -> tuple[list[int], list[str], list[str], list[str] | None]:
@@ -1508,7 +1601,7 @@ def _distill(config: DistillConfig, dist: _Dist, device: torch.device, bitext_pa
                 elapsed = time.perf_counter() - t0
                 entry = {"event": "train", "step": step, "loss": mean_loss, "lr": lr, "grad_norm": grad_norm,
                          "per_layer": info.get("per_layer"), "elapsed_s": round(elapsed, 3)}
-                for k in ("iters", "not_converged", "score"):
+                for k in ("iters", "not_converged", "score", "anchor", "token_cos", "teacher_token_cos"):
                     if k in info:
                         entry[k] = info[k]
                 log(entry)
@@ -1637,6 +1730,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="context texts: JSONL {en, passages:[...]} or TSV en<TAB>passage")
     g.add_argument("--score-weight", type=float, default=d.score_weight,
                    help="weight of (s_S(x,d) - s_T(e,d))^2 (needs --in-context)")
+    g.add_argument("--anchor-weight", type=float, default=d.anchor_weight,
+                   help="weight of the English anchor: student states on the English side = the teacher's")
     g.add_argument("--query-template", default=d.query_template)
     g.add_argument("--passage-template", default=d.passage_template)
     g.add_argument("--max-length", type=int, default=d.max_length)
@@ -1673,7 +1768,8 @@ def build_parser() -> argparse.ArgumentParser:
 _CLI_FIELDS = {  # argparse dest -> DistillConfig field
     "method": "method", "layers": "layers", "cost": "cost", "reg": "reg", "max_iter": "max_iter", "tol": "tol",
     "unbalanced_tau": "unbalanced_tau", "marginals": "marginals", "grad": "grad", "side": "side",
-    "in_context": "in_context", "score_weight": "score_weight", "query_template": "query_template",
+    "in_context": "in_context", "score_weight": "score_weight", "anchor_weight": "anchor_weight",
+    "query_template": "query_template",
     "passage_template": "passage_template", "max_length": "max_length", "batch_size": "batch_size", "lr": "lr",
     "steps": "steps", "warmup": "warmup", "weight_decay": "weight_decay", "grad_clip": "grad_clip", "seed": "seed",
     "freeze_embeddings": "freeze_embeddings",

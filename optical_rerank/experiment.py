@@ -14,7 +14,14 @@ teacher-translated   the teacher reranking the English translation (what OPTICAL
 kd                   a student distilled with mean-pooled MSE (vanilla KD), native queries
 optical              the OPTICAL student (token-level OT distillation), native queries
 e5-biencoder         multilingual-e5-small zero-shot as a bi-encoder reranker (a strong reference)
+<any student name>   every other key of ``students`` is one more student (a variant for a sweep
+                     on dev, e.g. ``optical-l12: {method: ot, layers: [12]}``), run like ``optical``
 ==================== ==========================================================================
+
+Student blocks take :class:`~optical_rerank.distill.DistillConfig` fields plus ``context_k``: with
+``in_context: true`` every bitext pair is paired with the BM25 top-``context_k`` passages of its
+English side over the AfriQA English collection (no labels; cached next to the bitext), so the
+alignment happens in context, as the distillation issue suggests.
 
 Rerankers rescore the top ``depth`` candidates of the ``candidates`` first stage (default: BM25
 with the translated query, so that every reranker sees the same, reasonable candidate list; its
@@ -111,24 +118,79 @@ class ExperimentConfig:
             if key in obj:
                 obj[key] = tuple(obj[key])
         cfg = ExperimentConfig(**obj)
-        bad = sorted(set(cfg.systems) - set(ALL_SYSTEMS))
+        known_systems = list(ALL_SYSTEMS) + [s for s in cfg.students if s not in ALL_SYSTEMS]
+        bad = sorted(set(cfg.systems) - set(known_systems))
         if bad:
-            raise ConfigError(f"{p}: unknown systems {bad}; known: {list(ALL_SYSTEMS)}")
+            raise ConfigError(f"{p}: unknown systems {bad}; known: {known_systems} (a student variant must be a key "
+                              "of `students`)")
+        for name, block in cfg.students.items():
+            if name in ALL_SYSTEMS and name not in ("kd", "optical"):
+                raise ConfigError(f"{p}: student name {name!r} is a baseline system; use another name")
+            if not isinstance(block, dict) or "method" not in block:
+                raise ConfigError(f"{p}: students.{name} must be a mapping with a `method` (ot or mse)")
         if cfg.candidates not in ("translated", "native"):
             raise ConfigError(f"{p}: candidates must be 'translated' or 'native'")
         return cfg
 
 
 # --------------------------------------------------------------------------- helpers
-def _block_systems(block: Mapping) -> tuple[str, ...] | None:
+def _block_systems(block: Mapping, students: Sequence[str] = ()) -> tuple[str, ...] | None:
     """A dataset block may restrict the systems run on it (``systems: [...]``)."""
     systems = block.get("systems")
     if systems is None:
         return None
-    bad = sorted(set(systems) - set(ALL_SYSTEMS))
+    known = list(ALL_SYSTEMS) + [s for s in students if s not in ALL_SYSTEMS]
+    bad = sorted(set(systems) - set(known))
     if bad:
-        raise ConfigError(f"unknown systems {bad}; known: {list(ALL_SYSTEMS)}")
+        raise ConfigError(f"unknown systems {bad}; known: {known}")
     return tuple(systems)
+
+
+def student_key(teacher: str, bitext: Sequence[str], fields: Mapping, seed: int, eval_topics: Sequence[str]) -> str:
+    """Cache key of a student: everything that determines its training data and weights.
+
+    The evaluation topics are part of it because the leakage guard drops the bitext pairs that
+    match them: the same student block under another set of evaluation datasets is another model.
+    """
+    return _hash({"teacher": teacher, "bitext": list(bitext), "fields": dict(fields), "seed": seed,
+                  "eval_topics": sorted(eval_topics)})
+
+
+def _model_key(model: str) -> str:
+    """The last two components of a model path (``student-optical-<hash>/model``, ``teachers/<hash>``):
+    content-addressed names that survive moving the checkout."""
+    parts = Path(model).parts
+    return "/".join(parts[-2:])
+
+
+def _stale_run(path: Path, model: str, queries: Sequence[Query], depth: int) -> str | None:
+    """Why an existing run file no longer matches this experiment (``None``: reusable or absent).
+
+    A run is reused only if the ``<run>.config.json`` written beside it names the same model
+    (content-addressed directory name), rerank depth and queries; a changed student or budget
+    therefore reranks instead of silently reporting the old run.
+    """
+    meta_path = Path(f"{path}.config.json")
+    if not path.is_file() or not meta_path.is_file():
+        return None
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        recorded = meta["config"]
+    except (ValueError, KeyError, TypeError):
+        return f"unreadable {meta_path.name}"
+    if _model_key(str(recorded.get("model", ""))) != _model_key(model):
+        return f"made with {recorded.get('model')}, now {model}"
+    if recorded.get("depth") != depth:
+        return f"depth {recorded.get('depth')}, now {depth}"
+    if meta.get("qids") is not None and list(meta["qids"]) != [q.qid for q in queries]:
+        return "other queries"
+    return None
+
+
+def system_order(cfg_students: Sequence[str], present: set[str] | Sequence[str]) -> list[str]:
+    """Systems in table order: the fixed systems, then student variants in config order."""
+    order = list(ALL_SYSTEMS) + [s for s in cfg_students if s not in ALL_SYSTEMS]
+    return [s for s in order if s in present]
 
 
 def _log(msg: str) -> None:
@@ -210,15 +272,18 @@ class Experiment:
                 trans_f = root / "topics" / f"afriqa.{lang}.{split}.translated.tsv"
                 qrels_f = root / "qrels" / f"afriqa.{lang}.{split}.qrels"
                 if not (native_f.is_file() and trans_f.is_file() and qrels_f.is_file()):
-                    self.missing.append({"dataset": "afriqa", "lang": lang, "split": split,
-                                         "why": "not in the data mirror or no English gold passages upstream "
-                                                "(see data card.json skipped/no_gold lists)"})
+                    has_test = (root / "qrels" / f"afriqa.{lang}.test.qrels").is_file()
+                    why = (f"upstream AfriQA has no gold passages for {lang} {split} (data card notes)"
+                           if split != "test" and has_test else
+                           "not in the data mirror or no English gold passages upstream "
+                           "(see data card.json skipped/no_gold lists)")
+                    self.missing.append({"dataset": "afriqa", "lang": lang, "split": split, "why": why})
                     _log(f"afriqa {lang}: MISSING (reported, not dropped silently)")
                     continue
                 native = sample_queries(read_topics(native_f, lang), n, cfg.seed, f"afriqa-{lang}")
                 tmap = {q.qid: q for q in read_topics(trans_f, "en")}
                 sets.append(EvalSet("afriqa", lang, native, [tmap[q.qid] for q in native], read_qrels(qrels_f),
-                                    index, str(corpus), systems=_block_systems(cfg.afriqa)))
+                                    index, str(corpus), systems=_block_systems(cfg.afriqa, cfg.students)))
         if cfg.xquad_r:
             root = self.prepared("xquad-r", skip_missing=True)
             corpus = root / "corpus" / "paragraphs" / "corpus.jsonl"
@@ -236,7 +301,7 @@ class Experiment:
                 translated = [Query(q.qid, en[q.qid.split("-", 1)[-1]].text, "en") if q.qid.split("-", 1)[-1] in en
                               else q for q in native]
                 sets.append(EvalSet("xquad-r", lang, native, translated, read_qrels(qf), index, str(corpus),
-                                    systems=_block_systems(cfg.xquad_r)))
+                                    systems=_block_systems(cfg.xquad_r, cfg.students)))
         if cfg.ntrex:
             root = self.prepared("ntrex-doc", skip_missing=True)
             corpus = root / "corpus" / "eng" / "corpus.jsonl"
@@ -261,14 +326,14 @@ class Experiment:
                     analyzer_lang = "sw"  # any fallback code: standard tokenizer, no stemming
                 sets.append(EvalSet("ntrex-doc", lang, native, translated, read_qrels(qf), index, str(corpus),
                                     translated_index=self.index_for(tcorpus, analyzer_lang),
-                                    systems=_block_systems(cfg.ntrex)))
+                                    systems=_block_systems(cfg.ntrex, cfg.students)))
         if cfg.dl19:
             root = self.prepared("dl19")
             corpus = root / "corpus" / "passages" / "corpus.jsonl"
             topics = sample_queries(read_topics(root / "topics" / "dl19.tsv", "en"), cfg.dl19.get("max_queries"),
                                     cfg.seed, "dl19")
             sets.append(EvalSet("dl19", "en", topics, topics, read_qrels(root / "qrels" / "dl19.qrels"), "",
-                                str(corpus), systems=_block_systems(cfg.dl19)))
+                                str(corpus), systems=_block_systems(cfg.dl19, cfg.students)))
         return sets
 
     # ----------------------------------------------------------------- models
@@ -310,18 +375,60 @@ class Experiment:
                           if name != "afriqa" or ".test." in p.name]
         return files
 
+    def context_passages(self, bitext: list[str], k: int, corpus: str | None = None) -> Path:
+        """BM25 top-``k`` English passages for the English side of every bitext pair (no labels).
+
+        The collection is ``corpus`` (a ``corpus.jsonl``) or the AfriQA English passages; the result
+        is cached as ``{en, passages}`` JSONL under ``<data_root>/contexts/`` and read back with
+        :func:`optical_rerank.distill.read_passages`.
+        """
+        from .distill import read_bitext_files  # noqa: PLC0415
+        from .first_stage import load_corpus_texts  # noqa: PLC0415
+
+        if k < 1:
+            raise ConfigError(f"context_k must be >= 1, got {k}")
+        if corpus is None:
+            if not self.cfg.afriqa:
+                raise ConfigError("in_context students need an English collection: set `context_corpus` "
+                                  "(a corpus.jsonl) in the student block or configure `afriqa`")
+            corpus = str(self.prepared("afriqa", skip_missing=True) / "corpus" / "en" / "corpus.jsonl")
+        key = _hash({"bitext": bitext, "corpus": corpus, "k": k, "bm25": self.cfg.bm25})
+        path = self.data_root / "contexts" / f"bm25-top{k}-{key}.jsonl"
+        if path.is_file():
+            return path
+        english = sorted({" ".join(p.en.split()) for p in read_bitext_files(bitext)})
+        _log(f"in-context passages: BM25 top-{k} over {corpus} for {len(english)} English sentences")
+        index = self.index_for(Path(corpus), "en")
+        run = self.bm25(index).retrieve([Query(str(i), t, "en") for i, t in enumerate(english)], k=k,
+                                        with_text=False)
+        texts = load_corpus_texts(corpus)
+        lines = []
+        for i, en in enumerate(english):
+            ps = [texts[h.docid] for h in run.get(str(i), []) if texts.get(h.docid, "").strip()]
+            if ps:
+                lines.append(json.dumps({"en": en, "passages": ps}, ensure_ascii=False))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(path, "\n".join(lines) + "\n")
+        return path
+
     def student_dir(self, system: str, teacher: str, bitext: list[str]) -> str:
-        from .distill import DistillConfig, distill, read_bitext_files  # noqa: PLC0415
+        from .distill import DistillConfig, distill, read_bitext_files, read_passages  # noqa: PLC0415
 
         fields = dict(self.cfg.students[system])
-        key = _hash({"teacher": teacher, "bitext": bitext, "fields": fields, "seed": self.cfg.seed})
+        eval_topics = self.eval_topic_files()
+        key = student_key(teacher, bitext, fields, self.cfg.seed, eval_topics)
         out = Path(self.cfg.models_root) / f"student-{system}-{key}"
+        context_k = int(fields.pop("context_k", 3))
+        context_corpus = fields.pop("context_corpus", None)
         fields.setdefault("seed", self.cfg.seed)
-        dcfg = DistillConfig(teacher=teacher, output=str(out), eval_topics=tuple(self.eval_topic_files()), **fields)
+        dcfg = DistillConfig(teacher=teacher, output=str(out), eval_topics=tuple(eval_topics), **fields)
         if (out / "result.json").is_file():
             return str(out / "model")
-        _log(f"distilling {system} ({dcfg.method}) into {out}")
-        result = distill(dcfg, read_bitext_files(bitext))
+        passages = None
+        if dcfg.in_context:
+            passages = read_passages(self.context_passages(bitext, context_k, context_corpus))
+        _log(f"distilling {system} ({dcfg.method}{', in context' if passages else ''}) into {out}")
+        result = distill(dcfg, read_bitext_files(bitext), passages=passages)
         return str(result.model_dir)
 
     # ----------------------------------------------------------------- runs
@@ -408,7 +515,7 @@ class Experiment:
             paths["bm25-translated"] = d / "bm25.txt"
         cands = {q: hits[: self.cfg.depth] for q, hits in cands.items()}
         for system in systems:
-            if system not in RERANKERS:
+            if system not in RERANKERS and system not in self.cfg.students:
                 continue
             if es.dataset == "dl19" and system not in ("teacher-translated", "e5-biencoder"):
                 continue
@@ -418,6 +525,10 @@ class Experiment:
                 self.biencoder_run(queries, cands, path)
             else:
                 model = models["teacher"] if system.startswith("teacher") else models[system]
+                stale = _stale_run(path, model, queries, self.cfg.depth)
+                if stale:
+                    _log(f"{es.dataset}/{es.lang}: {path} is stale ({stale}): reranking again")
+                    path.unlink()
                 if not path.is_file():
                     _log(f"{es.dataset}/{es.lang}: reranking with {system} ({len(queries)} queries × {self.cfg.depth})")
                     rc = RerankConfig(model=model, depth=self.cfg.depth, **self.cfg.rerank)
@@ -452,25 +563,74 @@ class Experiment:
             keys = [f"{es.dataset}/{es.lang}" for es in sets if es.dataset == dataset]
             for key in keys:
                 res = self._results_cache[key]
-                if "optical" not in res:
-                    continue
-                sig = {}
-                for base in self.cfg.baseline_for_tests:
-                    if base in res:
-                        sig[base] = {}
-                        for m in self.cfg.measures:
-                            t = paired_test(res["optical"], res[base], m, n_comparisons=len(keys))
-                            sig[base][t.measure] = asdict(t)
-                out["significance"][key] = sig
+                if "optical" in res:
+                    sig = {}
+                    for base in self.cfg.baseline_for_tests:
+                        if base in res:
+                            sig[base] = {}
+                            for m in self.cfg.measures:
+                                t = paired_test(res["optical"], res[base], m, n_comparisons=len(keys))
+                                sig[base][t.measure] = asdict(t)
+                    out["significance"][key] = sig
                 zs, orc = res.get("teacher-native"), res.get("teacher-translated")
                 if zs and orc:
                     gap = {}
-                    for student in ("optical", "kd"):
+                    for student in self.cfg.students:
                         if student in res:
                             z, o, s = (x.aggregate[MAIN_MEASURE] for x in (zs, orc, res[student]))
                             # undefined where the oracle is not clearly above zero-shot: no gap to recover
                             gap[student] = (s - z) / (o - z) if o - z >= MIN_GAP else None
                     out["gap_recovered"][key] = gap
+        out["students"] = self.student_summary(sets)
+        return out
+
+    def student_summary(self, sets: Sequence[EvalSet]) -> dict:
+        """Per dataset, every student pooled over its languages (a sweep's comparison table).
+
+        Means are macro averages over languages (as in the tables); the paired t-test against the
+        zero-shot teacher (and against vanilla KD) pools every query of every language, one test
+        per student, Bonferroni over the students compared.
+        """
+        out: dict = {}
+        for dataset in sorted({es.dataset for es in sets}):
+            keys = [f"{es.dataset}/{es.lang}" for es in sets if es.dataset == dataset]
+            results = [self._results_cache[k] for k in keys]
+            students = [s for s in self.cfg.students if all(s in r for r in results)]
+            if not students:
+                continue
+
+            def pooled(system: str) -> EvalResult | None:
+                if not all(system in r for r in results):
+                    return None
+                per_query = {f"{k}/{q}": v for k, r in zip(keys, results) for q, v in r[system].per_query.items()}
+                first = results[0][system]
+                return EvalResult(first.measures, per_query, {}, len(per_query))
+
+            macro = {}
+            for system in set().union(*[set(r) for r in results]):
+                if all(system in r for r in results):
+                    macro[system] = {m: sum(r[system].aggregate.get(m, 0.0) for r in results) / len(results)
+                                     for m in (MAIN_MEASURE, "mrr@10", "map")
+                                     if m in results[0][system].aggregate}
+            zs, kd = pooled("teacher-native"), pooled("kd")
+            table = {}
+            for s in students:
+                row = {"macro": macro.get(s, {}), "languages": len(keys)}
+                ps = pooled(s)
+                for base_name, base in (("teacher-native", zs), ("kd", kd)):
+                    if base is not None and base_name != s:
+                        t = paired_test(ps, base, MAIN_MEASURE, n_comparisons=len(students))
+                        row[f"vs_{base_name}"] = asdict(t)
+                z = macro.get("teacher-native", {}).get(MAIN_MEASURE)
+                o = macro.get("teacher-translated", {}).get(MAIN_MEASURE)
+                v = row["macro"].get(MAIN_MEASURE)
+                row["gap_recovered"] = ((v - z) / (o - z) if None not in (z, o, v) and o - z >= MIN_GAP else None)
+                fields = self.cfg.students[s]
+                row["config"] = dict(fields)
+                table[s] = row
+            out[dataset] = {"languages": [k.split("/")[1] for k in keys], "baselines": {
+                b: macro[b] for b in ("teacher-native", "teacher-translated", "bm25-translated") if b in macro},
+                "students": table}
         return out
 
     # ----------------------------------------------------------------- main
@@ -482,13 +642,13 @@ class Experiment:
             raise ConfigError("no dataset/language of the config has data; see the missing list above")
         models: dict[str, str] = {}
         wanted = set().union(*[set(es.systems or cfg.systems) for es in sets])
-        needs_teacher = bool(wanted & {"teacher-native", "teacher-translated", "kd", "optical"})
+        needs_teacher = bool(wanted & ({"teacher-native", "teacher-translated"} | set(cfg.students)))
         timings = {}
         if needs_teacher:
             t0 = time.time()
             models["teacher"] = self.teacher_dir()
             timings["teacher_s"] = round(time.time() - t0, 1)
-            students = [s for s in ("kd", "optical") if s in wanted]
+            students = [s for s in cfg.students if s in wanted]
             if students:
                 bitext = self.bitext_files()
                 for s in students:
@@ -507,11 +667,36 @@ class Experiment:
                               "queries": {f"{es.dataset}/{es.lang}": [q.qid for q in es.native] for es in sets}},
                    "environment": environment_info(), "seconds": round(time.time() - start, 1), **scores}
         self.results.mkdir(parents=True, exist_ok=True)
+        archive_model_records(models, self.results / "models")
         write_json_atomic(self.results / "results.json", results)
         write_text_atomic(self.results / "results.md", render_markdown(results))
         plot_results(results, self.results)
         _log(f"results in {self.results} ({results['seconds']:.0f}s)")
         return results
+
+
+def archive_model_records(models: Mapping[str, str], out: Path) -> list[Path]:
+    """Copy every model's config and training log next to the results (the weights stay in the cache).
+
+    ``teacher_config.json`` for the teacher; ``<student dir>/distill_config.json`` and
+    ``train_log.jsonl`` for each student, so that the committed results say exactly how each
+    model was trained.
+    """
+    written = []
+    for system, model in models.items():
+        model_dir = Path(model)
+        if system == "teacher":
+            pairs = [(model_dir / "teacher_config.json", out / "teacher_config.json")]
+        else:
+            run_dir = model_dir.parent
+            pairs = [(model_dir / "distill_config.json", out / run_dir.name / "distill_config.json"),
+                     (run_dir / "train_log.jsonl", out / run_dir.name / "train_log.jsonl")]
+        for src, dst in pairs:
+            if src.is_file():
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                write_text_atomic(dst, src.read_text(encoding="utf-8"))
+                written.append(dst)
+    return written
 
 
 # --------------------------------------------------------------------------- reporting
@@ -532,7 +717,7 @@ def render_markdown(results: Mapping) -> str:
     for key in results["sets"]:
         by_dataset.setdefault(key.split("/")[0], []).append(key)
     for dataset, keys in by_dataset.items():
-        systems = [s for s in ALL_SYSTEMS if any(s in results["sets"][k] for k in keys)]
+        systems = system_order(cfg.get("students", {}), {s for k in keys for s in results["sets"][k]})
         for measure in [m.replace(".", "_") for m in cfg["measures"]]:
             with_gap = measure == MAIN_MEASURE and "optical" in systems
             lines += [f"## {dataset}: {measure}", "",
@@ -573,6 +758,30 @@ def render_markdown(results: Mapping) -> str:
               "(paired t-test, p < 0.05 after Bonferroni over the languages of the dataset).",
               f"Gap recovered = (OPTICAL − zero-shot) / (oracle − zero-shot) on nDCG@10; n/a where the oracle is "
               f"less than {MIN_GAP} above zero-shot (no gap to recover).", ""]
+    for dataset, block in (results.get("students") or {}).items():
+        if len(block["students"]) < 3:
+            continue  # the two default students are already in the tables above
+        base = block["baselines"]
+        lines += [f"## {dataset}: students compared (macro average over {', '.join(block['languages'])})", "",
+                  "Zero-shot teacher nDCG@10 {:.4f}, oracle (English query) {:.4f}. p: paired t-test on nDCG@10 "
+                  "pooled over all queries, Bonferroni over the {} students.".format(
+                      base.get("teacher-native", {}).get(MAIN_MEASURE, float("nan")),
+                      base.get("teacher-translated", {}).get(MAIN_MEASURE, float("nan")), len(block["students"])),
+                  "", "| student | method | layers | what differs | nDCG@10 | MRR@10 | Δ zero-shot | p | "
+                      "gap recovered |", "|---|---|---|---|---:|---:|---:|---:|---:|"]
+        ref = next(iter(block["students"].values()))["config"]
+        for name, row in block["students"].items():
+            c = row["config"]
+            diff = ", ".join(f"{k}={v}" for k, v in c.items() if k not in ("method", "layers") and ref.get(k) != v)
+            vs = row.get("vs_teacher-native", {})
+            m = row["macro"]
+            gap = row.get("gap_recovered")
+            lines.append(f"| {name} | {c.get('method')} | {c.get('layers', '')} | {diff or '–'} | "
+                         f"{m.get(MAIN_MEASURE, float('nan')):.4f} | {m.get('mrr@10', float('nan')):.4f} | "
+                         f"{m.get(MAIN_MEASURE, float('nan')) - base.get('teacher-native', {}).get(MAIN_MEASURE, float('nan')):+.4f}"
+                         f" | {vs.get('p_corrected', float('nan')):.3f} | "
+                         f"{'n/a' if gap is None else f'{gap:.2f}'} |")
+        lines.append("")
     if results.get("missing"):
         lines += ["## Not run (data missing)", ""] + [f"- {m['dataset']} {m['lang']}: {m['why']}"
                                                       for m in results["missing"]] + [""]
@@ -591,24 +800,56 @@ def plot_results(results: Mapping, out_dir: Path) -> list[Path]:
     for key in results["sets"]:
         by_dataset.setdefault(key.split("/")[0], []).append(key)
     for dataset, keys in by_dataset.items():
-        systems = [s for s in ALL_SYSTEMS if any(s in results["sets"][k] for k in keys)]
-        fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(keys) + 3), 4))
+        systems = system_order(results["config"].get("students", {}), {s for k in keys for s in results["sets"][k]})
+        fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(keys) + 3) + (2.5 if len(systems) > 8 else 0), 4))
         width = 0.8 / max(1, len(systems))
+        colors = plt.get_cmap("tab20" if len(systems) > 10 else "tab10").colors
         for j, s in enumerate(systems):
             vals = [results["sets"][k].get(s, {}).get("aggregate", {}).get(MAIN_MEASURE, 0.0) for k in keys]
-            ax.bar([i + j * width for i in range(len(keys))], vals, width, label=_LABELS.get(s, s))
+            ax.bar([i + j * width for i in range(len(keys))], vals, width, label=_LABELS.get(s, s),
+                   color=colors[j % len(colors)])
         ax.set_xticks([i + 0.4 - width / 2 for i in range(len(keys))], [k.split("/")[1] for k in keys])
         ax.set_ylabel("nDCG@10")
         ax.set_title(f"{dataset}: nDCG@10 per language")
-        ax.legend(fontsize=7, ncol=2)
+        if len(systems) > 8:
+            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        else:
+            ax.legend(fontsize=7, ncol=2)
         fig.tight_layout()
-        path = out_dir / f"{dataset}_ndcg10.png"
-        tmp = path.with_suffix(".tmp.png")
-        fig.savefig(tmp, dpi=120)
+        written.append(_save(fig, out_dir / f"{dataset}_ndcg10.png"))
         plt.close(fig)
-        tmp.replace(path)
-        written.append(path)
+    for dataset, block in (results.get("students") or {}).items():
+        rows = block["students"]
+        if len(rows) < 3:
+            continue
+        names = list(rows)
+        vals = [rows[n]["macro"].get(MAIN_MEASURE, 0.0) for n in names]
+        fig, ax = plt.subplots(figsize=(7, 0.35 * len(names) + 1.5))
+        ax.barh(range(len(names)), vals, color=["tab:green" if rows[n]["config"].get("method") == "ot" else "tab:purple"
+                                                for n in names])
+        ax.set_yticks(range(len(names)), names)
+        ax.invert_yaxis()
+        for label, system, style in (("zero-shot teacher", "teacher-native", "--"),
+                                     ("oracle (English query)", "teacher-translated", ":")):
+            v = block["baselines"].get(system, {}).get(MAIN_MEASURE)
+            if v is not None:
+                ax.axvline(v, color="black", linestyle=style, label=f"{label} {v:.3f}")
+        lo = min(vals + [block["baselines"].get("teacher-native", {}).get(MAIN_MEASURE, 1.0)])
+        ax.set_xlim(max(0.0, lo - 0.05), None)
+        ax.set_xlabel(f"nDCG@10, macro average over {', '.join(block['languages'])}")
+        ax.set_title(f"{dataset}: students (green: OT, purple: MSE)")
+        ax.legend(fontsize=7, loc="lower right")
+        fig.tight_layout()
+        written.append(_save(fig, out_dir / f"{dataset}_students.png"))
+        plt.close(fig)
     return written
+
+
+def _save(fig, path: Path) -> Path:
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=120)
+    tmp.replace(path)
+    return path
 
 
 # --------------------------------------------------------------------------- CLI

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import random
 import subprocess
@@ -21,8 +22,10 @@ from optical_rerank.distill import (
     build_idf_table,
     distill,
     encode_segments,
+    english_anchor_loss,
     load_teacher_and_student,
     main,
+    mean_token_cosine,
     mse_distill_loss,
     ot_distill_loss,
     read_bitext_files,
@@ -182,6 +185,39 @@ def test_losses_zero_for_identical_states_and_gradients(teacher_dir):
     empty[2] = False
     loss, info = ot_distill_loss([X], [X], empty, mask, cfg)
     assert info["pairs"] == 2 and torch.isfinite(loss)
+
+
+def test_mean_token_cosine_detects_collapse_and_anchor_loss():
+    torch.manual_seed(0)
+    X = torch.randn(2, 6, 16)
+    mask = torch.tensor([[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1]], dtype=torch.bool)
+    spread = mean_token_cosine(X, mask)
+    collapsed = X.clone()
+    collapsed[:] = X[:, :1] + 0.01 * torch.randn_like(X)  # every token ~ the first one
+    assert abs(spread) < 0.3 and mean_token_cosine(collapsed, mask) > 0.99
+    X[0, 4:] = 100.0  # padding never counts
+    assert mean_token_cosine(X, mask) == pytest.approx(spread)
+    # by hand: row 0 has 4 real tokens -> 12 ordered pairs, row 1 has 6 -> 30
+    Hn = torch.nn.functional.normalize(X, dim=-1)
+    sims = [float((Hn[b] @ Hn[b].T)[i, j]) for b, n in ((0, 4), (1, 6)) for i in range(n) for j in range(n) if i != j]
+    assert mean_token_cosine(X, mask) == pytest.approx(sum(sims) / len(sims), abs=1e-5)
+    assert math.isnan(mean_token_cosine(X, torch.zeros_like(mask)))
+    # the anchor is 0 for equal states, 1 - cos elsewhere, padding ignored, gradient finite
+    assert float(english_anchor_loss([X], [X.clone()], mask)) == pytest.approx(0.0, abs=1e-6)
+    Xs = X.clone().requires_grad_(True)
+    loss = english_anchor_loss([Xs, Xs], [-X, X], mask)
+    assert float(loss) == pytest.approx(2.0, abs=1e-5)  # layer 1: cos = -1 everywhere; layer 2: 0
+    loss.backward()
+    assert torch.isfinite(Xs.grad).all() and Xs.grad[0, 4:].abs().sum() == 0
+
+
+def test_anchor_weight_trains_and_is_logged(teacher_dir, toy, tmp_path):
+    cfg = _cfg(teacher_dir, tmp_path / "anchor", steps=3, anchor_weight=0.5)
+    distill(cfg, toy["train"])
+    entries = [e for e in _log(tmp_path / "anchor") if e.get("event") == "train"]
+    assert entries and all(e["anchor"] >= -1e-6 and len(e["token_cos"]) == len(e["teacher_token_cos"]) for e in entries)
+    with pytest.raises(ConfigError, match="anchor_weight"):
+        DistillConfig(teacher="t", output="o", anchor_weight=-1)
 
 
 def test_idf_table(teacher_dir):

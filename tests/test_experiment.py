@@ -28,6 +28,14 @@ def test_config_errors(tmp_path):
     p.write_text("name: x\nfoo: 1\n")
     with pytest.raises(ConfigError, match="unknown keys"):
         ExperimentConfig.load(p)
+    p.write_text("name: x\nsystems: [optical-l12]\n")  # a variant must be declared under students
+    with pytest.raises(ConfigError, match="key of `students`"):
+        ExperimentConfig.load(p)
+    p.write_text("name: x\nsystems: [optical-l12]\nstudents: {optical-l12: {layers: [12]}}\n")
+    with pytest.raises(ConfigError, match="method"):
+        ExperimentConfig.load(p)
+    p.write_text("name: x\nsystems: [optical-l12]\nstudents: {optical-l12: {method: ot, layers: [12]}}\n")
+    assert ExperimentConfig.load(p).systems == ("optical-l12",)
     p.write_text("name: [x\n")
     with pytest.raises(ConfigError, match="invalid YAML"):
         ExperimentConfig.load(p)
@@ -39,12 +47,16 @@ def test_experiment_end_to_end_tiny(tmp_path, mirror, capsys):
         "name": "t", "data_root": str(tmp_path / "data"), "models_root": str(tmp_path / "models"),
         "runs_dir": str(tmp_path / "runs"), "results_dir": str(tmp_path / "results"),
         "max_queries_per_language": 4, "depth": 3, "rerank": {"max_length": 48, "batch_size": 8},
-        "systems": ["bm25-native", "bm25-translated", "teacher-native", "teacher-translated", "kd", "optical"],
+        "systems": ["bm25-native", "bm25-translated", "teacher-native", "teacher-translated", "kd", "optical",
+                    "optical-ctx"],
         "teacher": {"backbone": str(tiny), "loss": "listnet", "batch_size": 2, "mini_batch_size": 6, "max_steps": 2,
                     "max_length": 48, "dev_max_queries": 2, "max_train_queries": 10, "num_negatives": 2,
                     "languages": ["hau"]},
         "students": {"optical": {"method": "ot", "steps": 2, "batch_size": 4, "max_length": 24},
-                     "kd": {"method": "mse", "steps": 2, "batch_size": 4, "max_length": 24}},
+                     "kd": {"method": "mse", "steps": 2, "batch_size": 4, "max_length": 24},
+                     # a sweep variant: in-context alignment on BM25 passages of the English side
+                     "optical-ctx": {"method": "ot", "layers": [2], "steps": 2, "batch_size": 4, "max_length": 40,
+                                     "in_context": True, "score_weight": 0.5, "context_k": 2}},
         "bitext": {"languages": ["hau"], "sources": ["afriqa", "flores"]},
         "afriqa": {"languages": ["hau", "kin"], "split": "test"},
     }
@@ -61,8 +73,52 @@ def test_experiment_end_to_end_tiny(tmp_path, mirror, capsys):
     assert set(res["significance"]["afriqa/hau"]) == {"teacher-native", "kd", "bm25-native"}
     assert (tmp_path / "results" / "t" / "afriqa_ndcg10.png").stat().st_size > 1000
     assert len(res["budget"]["queries"]["afriqa/hau"]) == 4
+    # the variant ran in context: its passages are BM25 hits of the bitext's English side
+    ctx_files = list((tmp_path / "data" / "contexts").glob("bm25-top2-*.jsonl"))
+    assert len(ctx_files) == 1
+    ctx = [json.loads(line) for line in ctx_files[0].read_text().splitlines()]
+    assert ctx and all(1 <= len(c["passages"]) <= 2 and c["en"] for c in ctx)
+    student_cfg = json.loads(next((tmp_path / "models").glob("student-optical-ctx-*/model/distill_config.json")).read_text())
+    assert student_cfg["in_context"] is True and student_cfg["layers"] == [2]
+    summary = res["students"]["afriqa"]["students"]
+    assert set(summary) == {"optical", "kd", "optical-ctx"}
+    assert summary["optical-ctx"]["vs_teacher-native"]["n"] == 4 and "gap_recovered" in summary["optical-ctx"]
+    assert "students compared" in out and "| optical-ctx | ot | [2] |" in out
+    assert (tmp_path / "results" / "t" / "afriqa_students.png").stat().st_size > 1000
+    records = tmp_path / "results" / "t" / "models"
+    assert (records / "teacher_config.json").is_file()
+    assert len(list(records.glob("student-*/distill_config.json"))) == 3
+    assert len(list(records.glob("student-*/train_log.jsonl"))) == 3
     # rerun: everything cached, identical results
     first = {s: r["aggregate"] for s, r in row.items() if s != "candidates"}
     assert main([str(path)]) == 0
     again = json.loads((tmp_path / "results" / "t" / "results.json").read_text())["sets"]["afriqa/hau"]
     assert {s: r["aggregate"] for s, r in again.items() if s != "candidates"} == first
+    # a changed student makes its cached run stale: reranked with the new model, the others reused
+    runs = tmp_path / "runs" / "t" / "afriqa" / "hau"
+    kd_mtime = (runs / "kd.txt").stat().st_mtime_ns
+    old_model = json.loads((runs / "optical.txt.config.json").read_text())["config"]["model"]
+    cfg["students"]["optical"]["steps"] = 3
+    path.write_text(yaml.safe_dump(cfg))
+    assert main([str(path)]) == 0
+    new_model = json.loads((runs / "optical.txt.config.json").read_text())["config"]["model"]
+    assert new_model != old_model and "student-optical-" in new_model
+    assert (runs / "kd.txt").stat().st_mtime_ns == kd_mtime
+    assert "is stale" in capsys.readouterr().err
+
+
+def test_stale_run_detection(tmp_path):
+    from optical_rerank.experiment import _stale_run
+
+    run = tmp_path / "x.txt"
+    qs = [Query("1", "a"), Query("2", "b")]
+    assert _stale_run(run, "/m/student-a/model", qs, 10) is None  # absent
+    run.write_text("1 Q0 d 1 1.000000 x\n")
+    meta = {"config": {"model": "/elsewhere/student-a/model", "depth": 10}, "qids": ["1", "2"]}
+    (tmp_path / "x.txt.config.json").write_text(json.dumps(meta))
+    assert _stale_run(run, "work/models/student-a/model", qs, 10) is None  # moved checkout: same model
+    assert "now" in _stale_run(run, "work/models/student-b/model", qs, 10)
+    assert "depth" in _stale_run(run, "work/models/student-a/model", qs, 20)
+    assert _stale_run(run, "work/models/student-a/model", qs[:1], 10) == "other queries"
+    (tmp_path / "x.txt.config.json").write_text("{")
+    assert "unreadable" in _stale_run(run, "work/models/student-a/model", qs, 10)
