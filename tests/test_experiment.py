@@ -122,3 +122,22 @@ def test_stale_run_detection(tmp_path):
     assert _stale_run(run, "work/models/student-a/model", qs[:1], 10) == "other queries"
     (tmp_path / "x.txt.config.json").write_text("{")
     assert "unreadable" in _stale_run(run, "work/models/student-a/model", qs, 10)
+
+
+def test_context_passages_needs_a_collection_and_k(tmp_path):
+    from optical_rerank.experiment import Experiment
+
+    exp = Experiment(ExperimentConfig(name="x", data_root=str(tmp_path), afriqa=None))
+    with pytest.raises(ConfigError, match="context_corpus"):
+        exp.context_passages([], 3)
+    with pytest.raises(ConfigError, match="context_k"):
+        exp.context_passages([], 0)
+
+
+def test_student_key_depends_on_the_leakage_guard():
+    from optical_rerank.experiment import student_key
+
+    base = student_key("t", ["b.tsv"], {"method": "ot"}, 0, ["a.test.tsv"])
+    assert base == student_key("t", ["b.tsv"], {"method": "ot"}, 0, ["a.test.tsv"])
+    assert base != student_key("t", ["b.tsv"], {"method": "ot"}, 0, ["a.test.tsv", "ntrex.tsv"])
+    assert base != student_key("t", ["b.tsv"], {"method": "mse"}, 0, ["a.test.tsv"])
