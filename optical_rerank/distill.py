@@ -15,6 +15,8 @@ prefixes such as e5's ``"query: "``, the passage segment and padding excluded):
   ``unbalanced_tau``). ``grad="envelope"`` detaches ``P*`` (gradient ``sum P*_ij dC_ij``);
   ``grad="unrolled"`` back-propagates through the iterations.
 * ``method="mse"`` (vanilla KD baseline): ``L = sum_l ||mean(X) - mean(E)||^2``.
+* ``method="score"`` (ablation): no state term, only ``score_weight * (s_S(x, d) - s_T(e, d))^2``
+  in context: what the score term does on its own.
 * ``in_context=True``: the bitext sentence is paired with an English passage ``d`` (e.g. a BM25
   hit of ``e``): the student reads ``[CLS] x [SEP] d [SEP]``, the teacher ``[CLS] e [SEP] d [SEP]``;
   only the ``x``/``e`` states are aligned, and ``score_weight * (s_S(x, d) - s_T(e, d))^2`` can be
@@ -127,7 +129,7 @@ __all__ = [
 
 Tensor = torch.Tensor
 
-METHODS = ("ot", "mse")
+METHODS = ("ot", "mse", "score")
 COSTS = ("cosine", "sqeuclidean")
 MARGINALS = ("uniform", "idf")
 GRADS = ("envelope", "unrolled")
@@ -160,7 +162,8 @@ class DistillConfig:
     ----------
     teacher : zoo name or local directory of the English cross-encoder (safetensors).
     output : run directory (checkpoints, log, final model under ``output/model``).
-    method : ``"ot"`` (OPTICAL) or ``"mse"`` (mean-pooled vanilla KD baseline).
+    method : ``"ot"`` (OPTICAL), ``"mse"`` (mean-pooled vanilla KD baseline) or ``"score"`` (the
+        in-context score term alone, an ablation).
     layers : hidden-state indices to align: ``0`` = embeddings, ``k`` = output of layer ``k``;
         values above the model depth are clipped to it, negative values count from the end
         (``-1`` = last layer), ``"last"`` is the last layer. Duplicates after clipping are merged.
@@ -284,6 +287,8 @@ class DistillConfig:
         need(isinstance(self.teacher, str) and bool(self.teacher.strip()), "teacher must be a non-empty path or name")
         need(isinstance(self.output, str) and bool(self.output.strip()), "output must be a non-empty path")
         need(self.method in METHODS, f"method must be one of {METHODS}, got {self.method!r}")
+        need(self.method != "score" or (self.in_context and self.score_weight > 0),
+             "method='score' trains on the score term alone: it needs in_context=True and score_weight > 0")
         need(self.cost in COSTS, f"cost must be one of {COSTS}, got {self.cost!r}")
         need(_is_num(self.reg) and self.reg > 0, f"reg must be a finite number > 0, got {self.reg!r}")
         need(_is_int(self.max_iter) and self.max_iter >= 1, f"max_iter must be an integer >= 1, got {self.max_iter!r}")
@@ -1233,8 +1238,11 @@ class _Trainer:
                 a = idf_marginals(s.token_ids, s.mask, self.idf)
                 b = idf_marginals(t.token_ids, t.mask, self.idf)
             loss, info = ot_distill_loss(s.states, t.states, s.mask, t.mask, cfg, a=a, b=b)
-        else:
+        elif cfg.method == "mse":
             loss, info = mse_distill_loss(s.states, t.states, s.mask, t.mask, cfg)
+        else:  # "score": no state term, the ablation of the score term alone
+            loss = sum(X.sum() * 0.0 for X in s.states)
+            info = {"per_layer": [], "token_cos": [round(mean_token_cosine(X, s.mask), 4) for X in s.states]}
         if cfg.score_weight > 0:
             diff = _scores(s.logits) - _scores(t.logits).detach()
             score_term = (diff.float() ** 2).mean()
@@ -1713,7 +1721,8 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("objective")
     g.add_argument("--method", choices=METHODS, default=d.method)
     g.add_argument("--layers", nargs="+", type=_layer_arg, default=list(d.layers),
-                   help="hidden-state indices (0 = embeddings, -1 or 'last' = last layer; clipped to the depth)")
+                   help="hidden-state indices (0 = embeddings, -1 or 'last' = last layer; clipped to the depth). "
+                        "On AfriQA dev the last layer alone with --in-context worked best (module docstring)")
     g.add_argument("--cost", choices=COSTS, default=d.cost)
     g.add_argument("--reg", type=float, default=d.reg, help="entropic regularisation epsilon")
     g.add_argument("--max-iter", type=int, default=d.max_iter, help="Sinkhorn iterations cap")

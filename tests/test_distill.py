@@ -307,6 +307,18 @@ def test_options_in_context_idf_unbalanced_document_side(teacher_dir, toy, tmp_p
         distill(_cfg(teacher_dir, tmp_path / "x", steps=1), toy["train"], passages=passages)
 
 
+def test_score_method_trains_the_score_term_alone(teacher_dir, toy, tmp_path):
+    passages = {p.en: ["the big house", "water tree"] for p in toy["train"]}
+    cfg = _cfg(teacher_dir, tmp_path / "score", steps=3, method="score", in_context=True, score_weight=1.0)
+    res = distill(cfg, toy["train"], passages=passages)
+    entries = [e for e in _log(tmp_path / "score") if e.get("event") == "train"]
+    assert len(entries) == 3 and all(e["per_layer"] == [] and e["score"] >= 0 for e in entries)
+    assert entries[-1]["loss"] == pytest.approx(entries[-1]["score"], rel=1e-5)  # nothing but the score term
+    assert res.model_dir.is_dir()
+    with pytest.raises(ConfigError, match="score term alone"):
+        DistillConfig(teacher="t", output="o", method="score")
+
+
 def test_sampler_is_a_function_of_seed_and_step():
     groups = ["a"] * 10 + ["b"] * 2
     s1, s2 = distill_mod._Sampler(groups, 7, "uniform"), distill_mod._Sampler(groups, 7, "uniform")
