@@ -43,8 +43,9 @@ after Bonferroni:
   damages the matching the upper layers do.
 * **In context** is what helps: ``in_context`` with BM25 passages of the English side and
   ``score_weight=1`` gives +0.010 with ``[4, 8, 12]`` and **+0.015 with** ``[12]`` (the best OT
-  student), but vanilla KD in the same setting gives +0.019: the in-context passages and the score
-  term, not the OT term, carry the gain at this budget.
+  student), but vanilla KD in the same setting gives +0.019 and the score term alone
+  (``method="score"``) +0.008: the in-context passages and the score term, not the OT term, carry
+  the gain at this budget.
 * ``lr=2e-4`` −0.034; 300 steps −0.006 (vs −0.012 at 100); ``reg=0.01`` −0.005; an English anchor
   (``anchor_weight=1``) −0.002. The training logs show why the OT students lose: the student's
   mean within-sentence token cosine (``token_cos``; the teacher's English states: 0.18/0.34/0.85
