@@ -24,10 +24,10 @@ prefixes such as e5's ``"query: "``, the passage segment and padding excluded):
   the context as the first, for the other CLIR direction.
 * ``anchor_weight > 0`` adds ``anchor_weight * sum_l mean_i (1 - cos(S^l(e)_i, T^l(e)_i))``: the
   student also reads the English side and must keep the teacher's token states there. The OT
-  term alone can fall by pulling every foreign token toward a common direction (a blurred plan
-  moves each token to a weighted average of the teacher's tokens; ``token_cos`` in the training
-  log shows it); the anchor keeps the shared layers from collapsing in that way. It costs one
-  more student forward/backward per step.
+  term alone can fall by pulling every foreign token toward a common direction (``token_cos`` in
+  the training log shows it); the anchor is meant to keep the shared layers from collapsing in
+  that way (on AfriQA dev it did not, see below). It costs one more student forward/backward per
+  step.
 
 The "no distillation" baseline is the teacher used zero-shot: nothing to train here.
 
@@ -755,9 +755,8 @@ def mean_token_cosine(states: Tensor, mask: Tensor) -> float:
     -------
     float
         Average over all pairs ``i != j`` of real tokens within each row (``nan`` if no row has two
-        tokens). Distillation that pulls every student token toward one direction (a blurred OT
-        plan moves each token to a weighted average of the teacher's) shows up as this value rising
-        towards 1 for the student while the teacher's stays put.
+        tokens). Distillation that pulls every student token toward one direction shows up as this
+        value rising towards 1 for the student while the teacher's stays put.
     """
     Hn = torch.nn.functional.normalize(states.float(), dim=-1)
     sim = Hn @ Hn.transpose(1, 2)
@@ -788,8 +787,7 @@ def ot_distill_loss(student_states: Sequence[Tensor], teacher_states: Sequence[T
         Rows where either side has no token (e.g. truncated away) are left out of the mean.
     info : dict
         ``per_layer`` (floats), ``iters`` (max Sinkhorn iterations), ``not_converged`` (count of
-        problems over all layers), ``pairs`` (rows used), ``token_cos`` and ``teacher_token_cos`` (per
-        layer, :func:`mean_token_cosine` of the student's and the teacher's states).
+        problems over all layers), ``pairs`` (rows used).
 
     Raises
     ------
@@ -816,8 +814,6 @@ def ot_distill_loss(student_states: Sequence[Tensor], teacher_states: Sequence[T
         value = per_pair.mean()
         total = value if total is None else total + value
         info["per_layer"].append(float(value.detach()))
-        info.setdefault("token_cos", []).append(round(mean_token_cosine(X[valid], sm), 4))
-        info.setdefault("teacher_token_cos", []).append(round(mean_token_cosine(E[valid], tm), 4))
         info["iters"] = max(info["iters"], int(res.n_iter))
         info["not_converged"] += int((~res.batch_converged).sum())
     return total, info
@@ -837,7 +833,7 @@ def mse_distill_loss(student_states: Sequence[Tensor], teacher_states: Sequence[
     Returns
     -------
     loss : Tensor, scalar
-    info : dict with ``per_layer``, ``pairs`` and ``token_cos`` (as :func:`ot_distill_loss`).
+    info : dict with ``per_layer`` and ``pairs``.
     """
     _check_layers(student_states, teacher_states)
     valid = _valid_rows(s_mask, t_mask)
@@ -855,8 +851,6 @@ def mse_distill_loss(student_states: Sequence[Tensor], teacher_states: Sequence[
         value = ((mx - me) ** 2).sum(-1).mean()
         total = value if total is None else total + value
         info["per_layer"].append(float(value.detach()))
-        info.setdefault("token_cos", []).append(round(mean_token_cosine(Xv, s_mask[valid]), 4))
-        info.setdefault("teacher_token_cos", []).append(round(mean_token_cosine(Ev, t_mask[valid]), 4))
     return total, info
 
 
@@ -1225,7 +1219,11 @@ class _Trainer:
                 "passage_template": cfg.passage_template, "max_length": cfg.max_length}
 
     # ---- one forward pass on (foreign, English, context) triples
-    def batch_loss(self, model: Any, xs: list[str], es: list[str], ds: list[str] | None) -> tuple[Tensor, dict[str, Any]]:
+    def batch_loss(self, model: Any, xs: list[str], es: list[str], ds: list[str] | None, *,
+                   diagnostics: bool = False) -> tuple[Tensor, dict[str, Any]]:
+        """Loss of one batch; with ``diagnostics`` (logged steps only) also the per-layer
+        :func:`mean_token_cosine` of the student's and the teacher's states (``token_cos``,
+        ``teacher_token_cos``)."""
         cfg = self.cfg
         kw = self.encode_kwargs()
         s = segment_states(model, self.tokenizer, xs, ds, **kw)
@@ -1243,7 +1241,10 @@ class _Trainer:
             loss, info = mse_distill_loss(s.states, t.states, s.mask, t.mask, cfg)
         else:  # "score": no state term, the ablation of the score term alone
             loss = sum(X.sum() * 0.0 for X in s.states)
-            info = {"per_layer": [], "token_cos": [round(mean_token_cosine(X, s.mask), 4) for X in s.states]}
+            info = {"per_layer": []}
+        if diagnostics:
+            info["token_cos"] = [round(mean_token_cosine(X, s.mask), 4) for X in s.states]
+            info["teacher_token_cos"] = [round(mean_token_cosine(E, t.mask), 4) for E in t.states]
         if cfg.score_weight > 0:
             diff = _scores(s.logits) - _scores(t.logits).detach()
             score_term = (diff.float() ** 2).mean()
@@ -1577,8 +1578,9 @@ def _distill(config: DistillConfig, dist: _Dist, device: torch.device, bitext_pa
             error: str | None = None
             loss = None
             info: dict[str, Any] = {}
+            logged = bool(config.log_every) and (step % config.log_every == 0 or step == config.steps)
             try:
-                loss, info = trainer.batch_loss(trainer.model, xs, es, ds)
+                loss, info = trainer.batch_loss(trainer.model, xs, es, ds, diagnostics=logged)
                 if not bool(torch.isfinite(loss.detach())):
                     error = f"loss is {float(loss.detach())}"
             except NumericalError as exc:
@@ -1605,7 +1607,7 @@ def _distill(config: DistillConfig, dist: _Dist, device: torch.device, bitext_pa
             info = {**info, "loss": last_loss, "lr": lr, "grad_norm": grad_norm}
             bar.update(1)
 
-            if config.log_every and (step % config.log_every == 0 or step == config.steps):
+            if logged:
                 mean_loss = _mean_over_ranks(dist, last_loss, device)
                 elapsed = time.perf_counter() - t0
                 entry = {"event": "train", "step": step, "loss": mean_loss, "lr": lr, "grad_norm": grad_norm,

@@ -118,7 +118,7 @@ class ExperimentConfig:
             if key in obj:
                 obj[key] = tuple(obj[key])
         cfg = ExperimentConfig(**obj)
-        known_systems = list(ALL_SYSTEMS) + [s for s in cfg.students if s not in ALL_SYSTEMS]
+        known_systems = _known_systems(cfg.students)
         bad = sorted(set(cfg.systems) - set(known_systems))
         if bad:
             raise ConfigError(f"{p}: unknown systems {bad}; known: {known_systems} (a student variant must be a key "
@@ -127,19 +127,24 @@ class ExperimentConfig:
             if name in ALL_SYSTEMS and name not in ("kd", "optical"):
                 raise ConfigError(f"{p}: student name {name!r} is a baseline system; use another name")
             if not isinstance(block, dict) or "method" not in block:
-                raise ConfigError(f"{p}: students.{name} must be a mapping with a `method` (ot or mse)")
+                raise ConfigError(f"{p}: students.{name} must be a mapping with a `method` (ot, mse or score)")
         if cfg.candidates not in ("translated", "native"):
             raise ConfigError(f"{p}: candidates must be 'translated' or 'native'")
         return cfg
 
 
 # --------------------------------------------------------------------------- helpers
+def _known_systems(students: Sequence[str]) -> list[str]:
+    """Every system name, in table order: the fixed systems, then student variants in config order."""
+    return list(ALL_SYSTEMS) + [s for s in students if s not in ALL_SYSTEMS]
+
+
 def _block_systems(block: Mapping, students: Sequence[str] = ()) -> tuple[str, ...] | None:
     """A dataset block may restrict the systems run on it (``systems: [...]``)."""
     systems = block.get("systems")
     if systems is None:
         return None
-    known = list(ALL_SYSTEMS) + [s for s in students if s not in ALL_SYSTEMS]
+    known = _known_systems(students)
     bad = sorted(set(systems) - set(known))
     if bad:
         raise ConfigError(f"unknown systems {bad}; known: {known}")
@@ -188,9 +193,8 @@ def _stale_run(path: Path, model: str, queries: Sequence[Query], depth: int) -> 
 
 
 def system_order(cfg_students: Sequence[str], present: set[str] | Sequence[str]) -> list[str]:
-    """Systems in table order: the fixed systems, then student variants in config order."""
-    order = list(ALL_SYSTEMS) + [s for s in cfg_students if s not in ALL_SYSTEMS]
-    return [s for s in order if s in present]
+    """The systems of ``present`` in table order (:func:`_known_systems`)."""
+    return [s for s in _known_systems(cfg_students) if s in present]
 
 
 def _log(msg: str) -> None:
@@ -625,8 +629,7 @@ class Experiment:
                 o = macro.get("teacher-translated", {}).get(MAIN_MEASURE)
                 v = row["macro"].get(MAIN_MEASURE)
                 row["gap_recovered"] = ((v - z) / (o - z) if None not in (z, o, v) and o - z >= MIN_GAP else None)
-                fields = self.cfg.students[s]
-                row["config"] = dict(fields)
+                row["config"] = dict(self.cfg.students[s])
                 table[s] = row
             out[dataset] = {"languages": [k.split("/")[1] for k in keys], "baselines": {
                 b: macro[b] for b in ("teacher-native", "teacher-translated", "bm25-translated") if b in macro},
