@@ -103,7 +103,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import ConfigError, InputFormatError, ModelError, NumericalError
+from .errors import ConfigError, InputFormatError, ModelError, NumericalError, config_fields
 from .trec_io import iter_lines, write_json_atomic
 
 __all__ = [
@@ -348,16 +348,7 @@ class DistillConfig:
     @classmethod
     def from_dict(cls, obj: Mapping[str, Any]) -> DistillConfig:
         """Build a config from a dict; unknown keys are an error, missing keys take defaults."""
-        if not isinstance(obj, Mapping):
-            raise ConfigError(f"DistillConfig: expected a JSON object, got {type(obj).__name__}")
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(obj) - names)
-        if unknown:
-            raise ConfigError(f"DistillConfig: unknown field(s) {unknown}; known: {sorted(names)}")
-        missing = [n for n in ("teacher", "output") if n not in obj]
-        if missing:
-            raise ConfigError(f"DistillConfig: field(s) {missing} are required")
-        d = dict(obj)
+        d = config_fields(cls, obj, required=("teacher", "output"))
         for name in ("layers", "eval_topics"):
             if isinstance(d.get(name), list):
                 d[name] = tuple(d[name])

@@ -74,7 +74,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from .errors import ConfigError, InputFormatError, ModelError, NumericalError, OpticalRerankError
+from .errors import ConfigError, InputFormatError, ModelError, NumericalError, OpticalRerankError, config_fields
 from .trec_io import atomic_write, format_run_lines, iter_lines, sort_hits, write_json_atomic
 from .types import Hit, Query
 
@@ -203,15 +203,7 @@ class RerankConfig:
     @classmethod
     def from_dict(cls, obj: Mapping[str, Any]) -> RerankConfig:
         """Build a config from a dict; unknown keys are an error, missing keys take defaults."""
-        if not isinstance(obj, Mapping):
-            raise ConfigError(f"RerankConfig: expected a JSON object, got {type(obj).__name__}")
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(obj) - names)
-        if unknown:
-            raise ConfigError(f"RerankConfig: unknown field(s) {unknown}; known: {sorted(names)}")
-        if "model" not in obj:
-            raise ConfigError("RerankConfig: field 'model' is required")
-        return cls(**dict(obj))
+        return cls(**config_fields(cls, obj, required=("model",)))
 
     @classmethod
     def from_json(cls, text: str) -> RerankConfig:

@@ -102,7 +102,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, InputFormatError, ModelError
+from .errors import ConfigError, InputFormatError, ModelError, config_fields
 from .paths import cache_dir
 from .provenance import environment_info
 from .trec_io import (
@@ -343,13 +343,7 @@ class TeacherConfig:
     @classmethod
     def from_dict(cls, obj: Mapping[str, Any]) -> TeacherConfig:
         """Build from a dict; unknown keys are an error (typos must not be silently ignored)."""
-        if not isinstance(obj, Mapping):
-            raise ConfigError(f"TeacherConfig: expected a JSON object, got {type(obj).__name__}")
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(obj) - names)
-        if unknown:
-            raise ConfigError(f"TeacherConfig: unknown field(s) {unknown}; known: {sorted(names)}")
-        return cls(**dict(obj))
+        return cls(**config_fields(cls, obj))
 
     def identity(self) -> dict[str, Any]:
         """The fields that determine the trained model (all but :data:`RUNTIME_FIELDS`)."""
