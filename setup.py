@@ -18,10 +18,8 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["optical_rerank", "optical_rerank.*"]),
-    include_package_data=True,
-    package_data={"optical_rerank": ["configs/*.yaml"]},
     # torch is installed first by scripts/setup.sh (CPU wheel, or your CUDA build); any 2.x >= 2.1 works.
     install_requires=["torch>=2.1", *requirements],
     extras_require={"test": ["pytest", "hypothesis"]},
-    entry_points={"console_scripts": ["optical-rerank=optical_rerank.run:main"]},
+    entry_points={"console_scripts": ["optical-rerank=optical_rerank.cli:console_main"]},
 )

@@ -1,8 +1,7 @@
 """Exceptions raised by optical_rerank. Every user-facing error is one of these."""
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,21 +49,7 @@ class NumericalError(OpticalRerankError, FloatingPointError):
 
 
 def config_fields(cls: type, obj: object, required: Sequence[str] = ()) -> dict[str, Any]:
-    """``obj`` as keyword arguments of the config dataclass ``cls``, checked.
+    """Compatibility alias of :func:`optical_rerank.config.config_fields` (use ``config.from_dict``)."""
+    from .config import config_fields as checked  # cycle: config imports this module
 
-    Raises
-    ------
-    ConfigError
-        Naming the class: ``obj`` is not a mapping, has a key that is not a field (typos must not
-        be silently ignored), or lacks one of ``required``.
-    """
-    if not isinstance(obj, Mapping):
-        raise ConfigError(f"{cls.__name__}: expected a JSON object, got {type(obj).__name__}")
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(obj) - names)
-    if unknown:
-        raise ConfigError(f"{cls.__name__}: unknown field(s) {unknown}; known: {sorted(names)}")
-    missing = [n for n in required if n not in obj]
-    if missing:
-        raise ConfigError(f"{cls.__name__}: field(s) {missing} are required")
-    return dict(obj)
+    return checked(cls, obj, required)

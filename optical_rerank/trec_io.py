@@ -6,7 +6,7 @@ Conventions
   Anything else that is wrong (invalid UTF-8, wrong column count, duplicate ids, non-numeric
   or non-finite scores, empty query text) raises :class:`~optical_rerank.errors.InputFormatError`
   naming ``file:line``.
-* Writers go through :func:`atomic_write`: a temporary file in the target directory, flushed
+* Writers go through :func:`optical_rerank.files.atomic_write` (re-exported here): a temporary file in the target directory, flushed
   and fsynced, then ``os.replace``. An interrupted or failed write (full disk, kill) leaves the
   previous file intact.
 * Runs are written like Pyserini's ``TrecWriter``: per query sorted by ``(-score, docid)``,
@@ -14,59 +14,17 @@ Conventions
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import IO
 
 from .errors import InputFormatError
+from .files import atomic_write, write_json_atomic, write_text_atomic  # noqa: F401  (re-exported)
 from .types import Document, Hit, Query
 
 Run = dict[str, list[Hit]]
 Qrels = dict[str, dict[str, int]]
-
-
-# --------------------------------------------------------------------------- atomic writes
-@contextlib.contextmanager
-def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
-    """Open a temporary file next to ``path``; on success fsync it and rename it over ``path``.
-
-    If the body raises (or the process dies), ``path`` keeps its previous content and the
-    temporary file is removed (or, after a kill, left as ``.<name>.*.tmp`` to be ignored).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    binary = "b" in mode
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give outputs the usual permissions
-    try:
-        with os.fdopen(fd, mode, encoding=None if binary else encoding,
-                       newline=None if binary else "\n") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (UTF-8)."""
-    with atomic_write(path) as fh:
-        fh.write(text)
-
-
-def write_json_atomic(path: str | Path, obj: object) -> None:
-    """Write ``obj`` as indented, key-sorted JSON to ``path`` atomically."""
-    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 
 # --------------------------------------------------------------------------- reading lines

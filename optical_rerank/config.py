@@ -1,0 +1,143 @@
+"""Building, fingerprinting and comparing the stage configs (frozen dataclasses).
+
+- :func:`from_dict` builds a config from a mapping (a JSON record, a YAML block), checked: an
+  unknown key (a typo), a missing required key or a non-mapping is a :class:`ConfigError`
+  naming the class and the key, never a ``TypeError`` traceback.
+- :func:`from_args` builds one from an ``argparse`` namespace (fields read from the attributes
+  of the same name), through the same checks.
+- :func:`fingerprint` is the sha256 of a config's identity as canonical JSON;
+  :func:`config_diff` says which keys differ between two recorded configs.
+- :func:`command_line` is the shell-quoted command that made an output (first line of reports,
+  ``command`` of records).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import shlex
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
+
+from .errors import ConfigError
+from .files import sha256_json
+
+__all__ = ["from_dict", "from_args", "config_fields", "fingerprint", "config_diff", "command_line"]
+
+T = TypeVar("T")
+
+
+def config_fields(cls: type, obj: object, required: Sequence[str] = ()) -> dict[str, Any]:
+    """``obj`` as keyword arguments of the config dataclass ``cls``, checked.
+
+    Raises
+    ------
+    ConfigError
+        Naming the class: ``obj`` is not a mapping, has a key that is not a field (typos must not
+        be silently ignored), or lacks one of ``required``.
+    """
+    if not isinstance(obj, Mapping):
+        raise ConfigError(f"{cls.__name__}: expected a JSON object, got {type(obj).__name__}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(obj) - names)
+    if unknown:
+        raise ConfigError(f"{cls.__name__}: unknown field(s) {unknown}; known: {sorted(names)}")
+    missing = [n for n in required if n not in obj]
+    if missing:
+        raise ConfigError(f"{cls.__name__}: field(s) {missing} are required")
+    return dict(obj)
+
+
+def _tuple_fields(cls: type) -> set[str]:
+    """Names of the fields of ``cls`` declared as tuples (JSON and YAML give lists for them)."""
+    out = set()
+    for f in dataclasses.fields(cls):
+        kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+        if kind.replace(" ", "").startswith(("tuple", "Tuple")) or isinstance(f.default, tuple):
+            out.add(f.name)
+    return out
+
+
+def from_dict(cls: type[T], obj: object, required: Sequence[str] = ()) -> T:
+    """A ``cls`` instance from the mapping ``obj`` (missing keys take the defaults).
+
+    Lists given for tuple fields become tuples. Raises :class:`ConfigError` naming ``cls`` and
+    the key for a non-mapping, an unknown key or a missing ``required`` key, and for values the
+    dataclass itself rejects with a ``TypeError``.
+    """
+    fields = config_fields(cls, obj, required)
+    for name in _tuple_fields(cls) & set(fields):
+        if isinstance(fields[name], list):
+            fields[name] = tuple(fields[name])
+    try:
+        return cls(**fields)
+    except TypeError as exc:
+        raise ConfigError(f"{cls.__name__}: {exc}") from None
+
+
+def from_args(cls: type[T], namespace: argparse.Namespace, required: Sequence[str] = (), **overrides: Any) -> T:
+    """A ``cls`` instance from the ``argparse`` attributes named like its fields, plus ``overrides``.
+
+    Attributes that are not fields are ignored (``command``, ``out``, ...); fields without an
+    attribute take their defaults. ``overrides`` win over the namespace (for options whose
+    meaning is inverted on the command line, e.g. ``--no-progress``). Checked by :func:`from_dict`.
+    """
+    names = {f.name for f in dataclasses.fields(cls)}
+    values = {k: v for k, v in vars(namespace).items() if k in names}
+    values.update(overrides)
+    return from_dict(cls, values, required)
+
+
+def _identity(cfg: object) -> Any:
+    if hasattr(cfg, "identity"):
+        return cfg.identity()
+    if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type):
+        return dataclasses.asdict(cfg)
+    if isinstance(cfg, Mapping):
+        return dict(cfg)
+    raise TypeError(f"fingerprint: expected a config dataclass or a mapping, got {type(cfg).__name__}")
+
+
+def fingerprint(cfg: object) -> str:
+    """sha256 (hex) of a config's identity as canonical JSON.
+
+    The identity is ``cfg.identity()`` when the config has one, else its fields
+    (``dataclasses.asdict``), or the mapping itself; the JSON is key-sorted and compact
+    (:func:`optical_rerank.files.sha256_json`).
+    """
+    return sha256_json(_identity(cfg))
+
+
+def config_diff(old: Mapping[str, Any], new: Mapping[str, Any], empty: str = "") -> str:
+    """``"key: old -> new, ..."`` over the keys whose values differ (sorted); ``empty`` if none."""
+    keys = sorted(set(old) | set(new))
+    return ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k)) or empty
+
+
+def _relative_exe(exe: str) -> str:
+    try:
+        rel = os.path.relpath(exe)
+    except ValueError:
+        return exe
+    return exe if rel.startswith("..") else rel
+
+
+def command_line(argv: Sequence[str] | None, module: str | None = None, *, python: str | None = None) -> str:
+    """The command that made an output, as one shell-quoted line.
+
+    Parameters
+    ----------
+    argv : the arguments after the module name. ``None``: the process's own command line
+        (``sys.orig_argv``, falling back to ``module`` with no arguments).
+    module : the module run with ``-m`` (e.g. ``"optical_rerank.bench"``).
+    python : the interpreter word to print (e.g. ``"python"``); default ``sys.executable``,
+        made relative when it lies below the working directory.
+    """
+    if argv is None and getattr(sys, "orig_argv", None):
+        words = list(sys.orig_argv)
+        words[0] = python or _relative_exe(words[0])
+    else:
+        exe = python or _relative_exe(sys.executable or "python")
+        words = [exe, *(["-m", module] if module else []), *(argv or [])]
+    return shlex.join(words)
