@@ -19,7 +19,7 @@ from optical_rerank.bench_rerank import (
     load_query_set,
     main,
 )
-from optical_rerank.models import make_tiny_bert
+from _tiny import make_tiny_bert
 from optical_rerank.rerank import CrossEncoderReranker, RerankConfig
 
 WORDS = ("the city of berlin is the capital and the river runs by paris people live in the school with music "

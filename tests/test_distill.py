@@ -34,7 +34,7 @@ from optical_rerank.distill import (
     segment_states,
 )
 from optical_rerank.errors import ConfigError, InputFormatError, NumericalError
-from optical_rerank.models import make_tiny_bert
+from _tiny import make_tiny_bert
 
 torch.set_num_threads(1)
 REPO = Path(__file__).resolve().parents[1]

@@ -8,7 +8,7 @@ import yaml
 
 from optical_rerank.errors import ConfigError
 from optical_rerank.experiment import ExperimentConfig, main, sample_queries
-from optical_rerank.models import make_tiny_bert
+from _tiny import make_tiny_bert
 from optical_rerank.types import Query
 
 

@@ -40,7 +40,7 @@ def test_fuzzed_inputs_raise_only_clear_errors(tmp_path, lines, parser):
 
 
 def _tiny_pipeline_files(tmp_path: Path, n_queries: int = 40):
-    from optical_rerank.models import make_tiny_bert
+    from _tiny import make_tiny_bert
 
     model = make_tiny_bert(tmp_path / "tiny")
     words = ["cat", "dog", "park", "river", "stock", "market", "rain", "sun", "city", "music"]
@@ -114,7 +114,7 @@ def test_same_seed_and_config_give_byte_identical_runs(tmp_path):
 
 
 def test_extremely_long_query_and_document_are_truncated_not_fatal(tmp_path, caplog):
-    from optical_rerank.models import make_tiny_bert
+    from _tiny import make_tiny_bert
     from optical_rerank.rerank import CrossEncoderReranker, RerankConfig
     from optical_rerank.types import Hit, Query
 

