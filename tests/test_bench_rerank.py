@@ -1,4 +1,4 @@
-"""Tests of optical_rerank.bench_rerank (and the reranker's fast CPU path) on a tiny random BERT."""
+"""Tests of ``optical_rerank.bench rerank`` (and the reranker's fast CPU path) on a tiny random BERT."""
 from __future__ import annotations
 
 import argparse
@@ -10,16 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from optical_rerank.bench_rerank import (
-    BenchResult,
-    add_arguments,
-    benchmark_rerank,
-    build_parser,
-    format_report,
-    load_query_set,
-    main,
-)
 from _tiny import make_tiny_bert
+
+from optical_rerank.bench import BenchResult, benchmark_rerank, build_parser, format_report, load_query_set, main
+from optical_rerank.bench._rerank import add_arguments
 from optical_rerank.rerank import CrossEncoderReranker, RerankConfig
 
 WORDS = ("the city of berlin is the capital and the river runs by paris people live in the school with music "
@@ -165,13 +159,13 @@ def test_fast_path_padding_layouts(tiny, layout):
 def test_cli_writes_report_with_command(tiny, query_set_dir, tmp_path, capsys):
     out = tmp_path / "bench" / "rerank.txt"
     threads_before = torch.get_num_threads()
-    argv = ["--model", str(tiny), "--data", str(query_set_dir), "--queries", "2", "--depth", "3", "--repeats", "1",
+    argv = ["rerank", "--model", str(tiny), "--data", str(query_set_dir), "--queries", "2", "--depth", "3", "--repeats", "1",
             "--max-length", "64", "--batch-size", "4", "--threads", "1,1", "--query-template", "{text}",
             "--passage-template", "{text}", "--no-int8", "--quiet", "--out", str(out)]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     lines = out.read_text(encoding="utf-8").splitlines()
-    assert "-m optical_rerank.bench_rerank" in lines[0] and "--queries 2" in lines[0]
+    assert "-m optical_rerank.bench rerank" in lines[0] and "--queries 2" in lines[0]
     assert "\n".join(lines[1:]) + "\n" == printed
     assert printed.startswith("Rerank benchmark") and printed.count("Rerank benchmark") == 2
     assert "torch threads=1" in printed and torch.get_num_threads() == threads_before
@@ -184,10 +178,10 @@ def test_add_arguments_leaves_out_to_the_caller():
     args = parser.parse_args(["--queries", "5", "--out", "x.txt"])
     assert args.queries == 5 and args.depth == 10 and args.model == "e5-small-multilingual"
     assert args.threads is None
-    assert build_parser().parse_args([]).out is None
-    assert build_parser().parse_args(["--threads", "2,1"]).threads == [2, 1]
+    assert build_parser().parse_args(["rerank"]).out is None
+    assert build_parser().parse_args(["rerank", "--threads", "2,1"]).threads == [2, 1]
     with pytest.raises(SystemExit):
-        build_parser().parse_args(["--threads", "0"])
+        build_parser().parse_args(["rerank", "--threads", "0"])
 
 
 def test_fast_path_dropped_when_self_check_fails(tiny, monkeypatch):

@@ -81,3 +81,21 @@ def test_importing_package_starts_no_java():
     code = ("import optical_rerank, optical_rerank.run, optical_rerank.first_stage, optical_rerank.evaluate, sys;"
             "assert 'jnius' not in sys.modules and 'pyserini' not in sys.modules and 'torch' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_bench_and_console_script_errors_are_one_line_exit_2(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "optical_rerank.bench", "rerank", "--data", str(tmp_path / "none"),
+                           "--quiet"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("python -m optical_rerank.bench: error: ") and proc.stderr.count("\n") == 1
+    code = ("import sys; from optical_rerank.cli import console_main; "
+            f"sys.argv = ['optical-rerank', '--topics', {str(tmp_path / 'no.tsv')!r}]; sys.exit(console_main())")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("optical-rerank: error: ") and proc.stderr.count("\n") == 1
+
+
+def test_importing_helpers_and_bench_is_cheap():
+    code = ("import optical_rerank.files, optical_rerank.config, optical_rerank.cli, optical_rerank.bench, sys;"
+            "assert 'torch' not in sys.modules and 'ot' not in sys.modules and 'transformers' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)

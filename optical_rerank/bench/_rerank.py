@@ -1,4 +1,4 @@
-"""Reranking throughput and equality: ``python -m optical_rerank.bench rerank`` (or ``-m optical_rerank.bench_rerank``).
+"""``bench rerank``: reranking throughput and score equality against sentence-transformers.
 
 The same weights and the same real query-passage pairs are scored by
 
@@ -38,9 +38,9 @@ alike, not how good they are. Give a trained cross-encoder directory (e.g. a tea
 from __future__ import annotations
 
 import argparse
+import importlib.metadata as md
 import json
 import os
-import shlex
 import statistics
 import sys
 import tempfile
@@ -52,11 +52,15 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError, InputFormatError
-from .types import Hit, Query
+from ..data import prepare
+from ..errors import ConfigError, InputFormatError
+from ..evaluate import evaluate_run, output_name
+from ..paths import cache_dir
+from ..trec_io import read_corpus, read_qrels, read_run, read_topics
+from ..types import Hit, Query
 
-__all__ = ["QuerySet", "BenchResult", "load_query_set", "benchmark_rerank", "format_report",
-           "add_arguments", "report", "run", "build_parser", "main"]
+__all__ = ["QuerySet", "BenchResult", "default_data_dir", "load_query_set", "benchmark_rerank", "format_report",
+           "add_arguments", "report"]
 
 DEFAULT_MODEL = "e5-small-multilingual"
 E5_TEMPLATES = ("query: {text}", "passage: {text}")
@@ -110,12 +114,8 @@ def _card_output(card: Mapping[str, Any], kind: str, root: Path) -> Path:
 
 def default_data_dir() -> Path:
     """``cache_dir()/prepared/dl19``, prepared (``optical_rerank.data.prepare("dl19")``) if absent."""
-    from .paths import cache_dir  # noqa: PLC0415
-
     out = cache_dir() / "prepared" / "dl19"
     if not (out / "card.json").is_file():
-        from .data import prepare  # noqa: PLC0415
-
         prepare("dl19", out)
     return out
 
@@ -131,8 +131,6 @@ def load_query_set(data_dir: str | Path, n_queries: int, depth: int) -> QuerySet
     n_queries : topics taken in file order among those with qrels and candidates.
     depth : candidates per query (first-stage order).
     """
-    from .trec_io import read_corpus, read_qrels, read_run, read_topics  # noqa: PLC0415
-
     root = Path(data_dir)
     card_path = root / "card.json"
     if not card_path.is_file():
@@ -256,9 +254,9 @@ def _materialize(model: str, seed: int, tmp_root: str) -> tuple[Path, Path, bool
 
     Returns ``(directory to load, resolved source directory, trained_head)``.
     """
-    from transformers.utils import logging as hf_logging  # noqa: PLC0415
+    from transformers.utils import logging as hf_logging  # heavy
 
-    from .rerank import _load_hf, _resolve_model  # noqa: PLC0415
+    from ..rerank import _load_hf, _resolve_model  # heavy
 
     src = _resolve_model(model)
     level = hf_logging.get_verbosity()
@@ -297,8 +295,6 @@ def _ranked(qs: QuerySet, where: Sequence[tuple[str, int]], scores: np.ndarray |
 
 
 def _ndcg10(qs: QuerySet, run: Mapping[str, list[Hit]]) -> float:
-    from .evaluate import evaluate_run, output_name  # noqa: PLC0415
-
     res = evaluate_run(qs.qrels, run, [MEASURE])
     return float(res.aggregate[output_name(MEASURE)])
 
@@ -311,8 +307,6 @@ def _loadavg() -> float:
 
 
 def _versions() -> dict[str, str]:
-    import importlib.metadata as md  # noqa: PLC0415
-
     out = {}
     for name in ("torch", "transformers", "sentence-transformers"):
         try:
@@ -349,7 +343,7 @@ def benchmark_rerank(query_set: QuerySet, model: str = DEFAULT_MODEL, *, max_len
     -------
     BenchResult
     """
-    import torch  # noqa: PLC0415
+    import torch  # heavy
 
     if repeats < 1:
         raise ConfigError(f"repeats must be >= 1, got {repeats}")
@@ -369,10 +363,10 @@ def _benchmark(query_set: QuerySet, raw_q: list[str], raw_p: list[str], where: l
                *, max_length: int, batch_size: int, repeats: int, threads: int, seed: int,
                templates: tuple[str, str] | None, int8: bool, say: Callable[[str], None]) -> BenchResult:
     """:func:`benchmark_rerank` on validated inputs (``threads`` is applied here)."""
-    import torch  # noqa: PLC0415
-    from sentence_transformers import CrossEncoder  # noqa: PLC0415
+    import torch  # heavy
+    from sentence_transformers import CrossEncoder  # heavy
 
-    from .rerank import CrossEncoderReranker, RerankConfig, _render  # noqa: PLC0415
+    from ..rerank import CrossEncoderReranker, RerankConfig, _render  # heavy
 
     torch.set_num_threads(threads)
     t_load = time.perf_counter()
@@ -537,7 +531,7 @@ def _thread_list(text: str) -> list[int]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of the ``rerank`` benchmark (``--out`` is added by the caller's parser)."""
+    """Options of the ``rerank`` benchmark (``--out`` is added by the subcommand registry)."""
     p.add_argument("--model", default=DEFAULT_MODEL,
                    help=f"zoo name or cross-encoder directory (default {DEFAULT_MODEL}, a backbone: its head "
                         "is seeded, so nDCG is meaningless; give a trained teacher dir for quality)")
@@ -562,7 +556,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def report(args: argparse.Namespace) -> str:
-    """Run the benchmark described by parsed ``args`` and return its report (``bench.py`` entry point)."""
+    """Run the benchmark described by parsed ``args`` and return its report (entry point of ``bench rerank``)."""
     if (args.query_template is None) != (args.passage_template is None):
         raise ConfigError("give --query-template and --passage-template together")
     templates = None if args.query_template is None else (args.query_template, args.passage_template)
@@ -577,51 +571,3 @@ def report(args: argparse.Namespace) -> str:
         reports.append(format_report(result))
     return "\n".join(reports)
 
-
-def _command_line(argv: Sequence[str] | None) -> str:
-    """The command that made the report, shell-quoted (the interpreter path relative when inside cwd)."""
-    if argv is None and getattr(sys, "orig_argv", None):
-        words = list(sys.orig_argv)
-    else:
-        words = [sys.executable or "python", "-m", "optical_rerank.bench_rerank", *(argv or [])]
-    try:
-        rel = os.path.relpath(words[0])
-        if not rel.startswith(".."):
-            words[0] = rel
-    except ValueError:
-        pass
-    return shlex.join(words)
-
-
-def run(args: argparse.Namespace) -> int:
-    """Print the report of :func:`report`; with ``args.out`` also write it (command line first). Returns 0."""
-    text = report(args)
-    sys.stdout.write(text)
-    out = getattr(args, "out", None)
-    if out is not None:
-        from .trec_io import write_text_atomic  # noqa: PLC0415
-
-        write_text_atomic(out, (getattr(args, "command_line", None) or _command_line(None)) + "\n" + text)
-    return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """Parser of ``python -m optical_rerank.bench_rerank``: :func:`add_arguments` plus ``--out``."""
-    p = argparse.ArgumentParser(prog="python -m optical_rerank.bench_rerank",
-                                description="sentence-transformers CrossEncoder vs optical_rerank reranker: "
-                                            "throughput, score equality, nDCG@10")
-    add_arguments(p)
-    p.add_argument("--out", type=Path, default=None,
-                   help="also write the report here (first line: the command that made it)")
-    return p
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point; returns the exit status."""
-    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    args.command_line = _command_line(argv)
-    return run(args)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

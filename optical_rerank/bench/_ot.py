@@ -1,43 +1,23 @@
-"""Benchmarks: ``python -m optical_rerank.bench <subcommand> [options]``.
+"""``bench ot``: the batched Sinkhorn of :mod:`optical_rerank.ot` against a per-pair POT loop.
 
-Subcommands are registered in :data:`SUBCOMMANDS` (name -> :class:`Subcommand`); to add one
-(e.g. ``rerank``), write an ``add_arguments(parser)`` function and a ``run(args) -> str``
-function that returns the report text, and add an entry. ``main`` prints the report, and
-``--out PATH`` (added to every subcommand) also writes it to ``PATH`` atomically, with the
-exact command line as its first line.
-
-``ot``: the batched Sinkhorn of :mod:`optical_rerank.ot` against the per-pair loop a user would
-otherwise write with POT (``ot.sinkhorn(a, b, M, reg, method="sinkhorn_log")`` on torch tensors,
-one pair at a time), on a batch of token-state pairs with the cosine cost: the solver alone
-(given cost matrices) and end to end (from the states), forward and forward + backward (POT's
-torch backend back-propagates through its iterations). See :func:`benchmark_ot`.
+The per-pair loop is what a user would otherwise write with POT (``ot.sinkhorn(a, b, M, reg,
+method="sinkhorn_log")`` on torch tensors, one pair at a time), on a batch of token-state pairs
+with the cosine cost: the solver alone (given cost matrices) and end to end (from the states),
+forward and forward + backward (POT's torch backend back-propagates through its iterations).
+See :func:`benchmark_ot`.
 """
 from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import statistics
-import sys
 import time
 import warnings
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable
 
-__all__ = ["SUBCOMMANDS", "Subcommand", "benchmark_ot", "build_parser", "format_ot_report", "main"]
+__all__ = ["benchmark_ot", "format_ot_report", "add_arguments", "report"]
 
 
-@dataclass(frozen=True)
-class Subcommand:
-    """A benchmark subcommand: its help line, argument definitions and entry point."""
-
-    help: str
-    add_arguments: Callable[[argparse.ArgumentParser], None]
-    run: Callable[[argparse.Namespace], str]
-
-
-# --------------------------------------------------------------------------- ot benchmark
 def _make_states(batch: int, min_len: int, max_len: int, dim: int, seed: int, dtype):
     """Synthetic token states with the geometry of encoder outputs.
 
@@ -48,7 +28,7 @@ def _make_states(batch: int, min_len: int, max_len: int, dim: int, seed: int, dt
     -------
     xs : list of Tensor (n_i, dim); ys : list of Tensor (m_i, dim)
     """
-    import torch
+    import torch  # heavy
 
     gen = torch.Generator().manual_seed(seed)
     mu = torch.randn(dim, generator=gen, dtype=torch.float64)
@@ -68,7 +48,7 @@ def _make_states(batch: int, min_len: int, max_len: int, dim: int, seed: int, dt
 
 def _pad(seqs, dtype):
     """Stack variable-length ``(len, dim)`` tensors into ``(B, max_len, dim)`` plus a bool mask."""
-    import torch
+    import torch  # heavy
 
     B, L, d = len(seqs), max(s.shape[0] for s in seqs), seqs[0].shape[1]
     out = torch.zeros(B, L, d, dtype=dtype)
@@ -151,16 +131,10 @@ def benchmark_ot(
         and thread-CPU medians in seconds, ``ratio``, ``ratio_cpu``); accuracy (objective and
         gradient differences) and iteration counts.
     """
-    import ot as pot
-    import torch
+    import ot as pot  # heavy
+    import torch  # heavy
 
-    from .ot import (
-        ConvergenceWarning,
-        cosine_cost,
-        ot_loss,
-        sinkhorn,
-        uniform_marginals,
-    )
+    from ..ot import ConvergenceWarning, cosine_cost, ot_loss, sinkhorn, uniform_marginals  # heavy
 
     torch.set_num_threads(threads)
     load_before = os.getloadavg()[0]
@@ -326,7 +300,7 @@ def format_ot_report(r: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _add_ot_arguments(p: argparse.ArgumentParser) -> None:
+def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of the ``ot`` subcommand."""
     p.add_argument("--batch", type=int, default=32, help="pairs per batch (default 32)")
     p.add_argument("--min-len", type=int, default=16, help="shortest sequence (default 16)")
@@ -341,73 +315,9 @@ def _add_ot_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
 
 
-def _run_ot(args: argparse.Namespace) -> str:
+def report(args: argparse.Namespace) -> str:
     """Entry point of ``bench ot``: run :func:`benchmark_ot` and return its report."""
     result = benchmark_ot(batch=args.batch, min_len=args.min_len, max_len=args.max_len, dim=args.dim,
                           reg=args.reg, max_iter=args.max_iter, tol=args.tol, repeats=args.repeats,
                           seed=args.seed, threads=args.threads, dtype=args.dtype)
     return format_ot_report(result)
-
-
-def _add_rerank_arguments(p: argparse.ArgumentParser) -> None:
-    from . import bench_rerank  # noqa: PLC0415
-
-    bench_rerank.add_arguments(p)
-
-
-def _run_rerank(args: argparse.Namespace) -> str:
-    from . import bench_rerank  # noqa: PLC0415
-
-    return bench_rerank.report(args)
-
-
-SUBCOMMANDS: dict[str, Subcommand] = {
-    "ot": Subcommand(help="batched Sinkhorn vs a per-pair POT loop", add_arguments=_add_ot_arguments,
-                     run=_run_ot),
-    "rerank": Subcommand(help="our cross-encoder reranker vs sentence-transformers CrossEncoder.predict",
-                         add_arguments=_add_rerank_arguments, run=_run_rerank),
-}
-
-
-# --------------------------------------------------------------------------- CLI
-def build_parser() -> argparse.ArgumentParser:
-    """Parser with one sub-parser per entry of :data:`SUBCOMMANDS`."""
-    parser = argparse.ArgumentParser(prog="python -m optical_rerank.bench",
-                                     description="optical_rerank benchmarks")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{" + ",".join(SUBCOMMANDS) + "}")
-    for name, sc in SUBCOMMANDS.items():
-        sp = sub.add_parser(name, help=sc.help, description=sc.help)
-        sc.add_arguments(sp)
-        sp.add_argument("--out", type=Path, default=None,
-                        help="also write the report here (first line: the command that made it)")
-        sp.set_defaults(_run=sc.run)
-    return parser
-
-
-def _command_line(argv: Sequence[str]) -> str:
-    """The command that invoked this module, as a shell-quoted line."""
-    exe = sys.executable or "python"
-    try:
-        rel = os.path.relpath(exe)
-        if not rel.startswith(".."):
-            exe = rel
-    except ValueError:
-        pass
-    return shlex.join([exe, "-m", "optical_rerank.bench", *argv])
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run a benchmark subcommand; print its report (and write it with ``--out``). Returns 0."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
-    report = args._run(args)
-    sys.stdout.write(report)
-    if args.out is not None:
-        from .trec_io import write_text_atomic
-
-        write_text_atomic(args.out, _command_line(argv) + "\n" + report)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
