@@ -15,7 +15,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-import optical_rerank.distill as distill_mod
+import optical_rerank.distill._trainer as trainer_mod
 from optical_rerank.distill import (
     DistillConfig,
     LangPair,
@@ -33,6 +33,7 @@ from optical_rerank.distill import (
     resolve_layers,
     segment_states,
 )
+from optical_rerank.distill._data import Sampler
 from optical_rerank.errors import ConfigError, InputFormatError, NumericalError
 from _tiny import make_tiny_bert
 
@@ -321,11 +322,11 @@ def test_score_method_trains_the_score_term_alone(teacher_dir, toy, tmp_path):
 
 def test_sampler_is_a_function_of_seed_and_step():
     groups = ["a"] * 10 + ["b"] * 2
-    s1, s2 = distill_mod._Sampler(groups, 7, "uniform"), distill_mod._Sampler(groups, 7, "uniform")
+    s1, s2 = Sampler(groups, 7, "uniform"), Sampler(groups, 7, "uniform")
     assert s1.batch(5, 4) == s2.batch(5, 4)
     epoch = [s1.index(k) for k in range(12)]
     assert sorted(epoch) == list(range(12))  # each pair once per epoch
-    bal = distill_mod._Sampler(groups, 7, "language")
+    bal = Sampler(groups, 7, "language")
     picks = [groups[bal.index(k)] for k in range(40)]
     assert picks.count("a") == picks.count("b") == 20
 
@@ -387,7 +388,7 @@ def test_leakage_pairs_are_dropped_or_refused(teacher_dir, toy, tmp_path):
 
 @pytest.mark.parametrize("method", ["ot", "mse"])
 def test_nan_states_raise_numerical_error(teacher_dir, toy, tmp_path, monkeypatch, method):
-    real = distill_mod.segment_states
+    real = trainer_mod.segment_states
     calls = {"n": 0}
 
     def poisoned(model, *args, **kwargs):
@@ -399,7 +400,7 @@ def test_nan_states_raise_numerical_error(teacher_dir, toy, tmp_path, monkeypatc
                 return dataclasses.replace(out, states=states)
         return out
 
-    monkeypatch.setattr(distill_mod, "segment_states", poisoned)
+    monkeypatch.setattr(trainer_mod, "segment_states", poisoned)
     with pytest.raises(NumericalError, match=r"step 2 .*lr=.*reg="):
         distill(_cfg(teacher_dir, tmp_path / method, method=method, steps=4), toy["train"])
 
