@@ -17,17 +17,22 @@ from optical_rerank.errors import ConfigError, InputFormatError, ModelError, Opt
 from optical_rerank.merge import build_parser
 from optical_rerank.merge import main as merge_main
 from optical_rerank.rerank import (
+    E5_TEMPLATES,
+    PLAIN_TEMPLATES,
     CrossEncoderReranker,
     RerankConfig,
     RerankInputError,
+    candidate_hits,
     config_sidecar_path,
-    hits_from_pyserini,
+    max_length_for,
     merge_runs,
+    model_card,
     parse_shard,
     partial_paths,
     read_run_sidecar,
     rerank_to_file,
     shard_queries,
+    templates_for,
 )
 from optical_rerank.trec_io import read_run, write_run
 from optical_rerank.types import Hit, Query
@@ -41,7 +46,11 @@ WORDS = ("the a of and to in is was for on with as by at query passage berlin po
 
 # --------------------------------------------------------------------------- fixtures
 def _make_tiny_bert(out_dir: Path, num_labels: int = 1, seed: int = 0) -> Path:
-    """A tiny random BertForSequenceClassification + WordPiece BertTokenizerFast (safetensors)."""
+    """A tiny random BertForSequenceClassification + WordPiece ``BertTokenizerFast`` (safetensors).
+
+    Not ``_tiny.make_tiny_bert``: a BERT tokenizer class emits ``token_type_ids``, which the window
+    tests rebuild by hand.
+    """
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
 
@@ -79,7 +88,8 @@ def tiny2_dir(tmp_path_factory) -> Path:
 
 
 def _cfg(model: Path | str, **kw) -> RerankConfig:
-    base = dict(model=str(model), max_length=32, batch_size=4, stride=4, device="cpu", threads=1, depth=5)
+    base = dict(model=str(model), max_length=32, batch_size=4, stride=4, device="cpu", threads=1, depth=5,
+                query_template=E5_TEMPLATES[0], passage_template=E5_TEMPLATES[1])
     base.update(kw)
     return RerankConfig(**base)
 
@@ -529,8 +539,8 @@ def test_shards_merge_to_the_single_run(tmp_path, reranker, collection, referenc
         merge_runs([bare[0], bare[0]], tmp_path / "x.trec")
 
 
-# --------------------------------------------------------------------------- pyserini adapter
-def test_hits_from_pyserini_duck_typed():
+# --------------------------------------------------------------------------- candidate forms
+def test_candidate_forms_and_duck_typed_search_hits():
     class Doc(dict):
         pass
 
@@ -542,8 +552,77 @@ def test_hits_from_pyserini_duck_typed():
         SimpleNamespace(docid="e", score=0.5, raw=None, lucene_document=Doc(contents="echo")),
         SimpleNamespace(docid="f", score=0.1),
     ]
-    hits = hits_from_pyserini("q1", results)
+    hits = candidate_hits("q1", results)
     assert [(h.docid, h.rank) for h in hits] == [("b", 1), ("a", 2), ("c", 3), ("d", 4), ("e", 5), ("f", 6)]
     assert {h.docid: h.text for h in hits} == {"a": "alpha text", "b": "T\nbeta", "c": "plain raw",
                                                "d": "delta", "e": "echo", "f": None}
     assert all(h.qid == "q1" for h in hits)
+    texts = candidate_hits("q", ["x", "y", "z"])
+    assert [(h.docid, h.text, h.rank) for h in texts] == [("0", "x", 1), ("1", "y", 2), ("2", "z", 3)]
+    assert [h.docid for h in sorted(texts, key=lambda h: (-h.score, h.docid))] == ["0", "1", "2"]
+    assert [h.docid for h in candidate_hits("q", [("d9", "x"), ("d1", "y")])] == ["d9", "d1"]
+    assert candidate_hits("q", []) == []
+    with pytest.raises(RerankInputError, match="all texts"):
+        candidate_hits("q", ["x", ("d1", "y")])
+
+
+def test_one_query_forms_agree_with_the_batch_form(reranker, collection):
+    queries, cands = collection
+    q = queries[0]
+    batch = reranker.rerank([q], cands)[q.qid]
+    assert reranker.rerank(q, cands[q.qid]) == batch
+    assert reranker.rerank(q.text, cands[q.qid]) == batch  # the qid comes from the hits
+    pairs = [(h.docid, h.text) for h in cands[q.qid]]  # already in first-stage order
+    assert [(h.docid, h.score) for h in reranker.rerank(q.text, pairs, qid=q.qid)] == \
+        [(h.docid, h.score) for h in batch]
+    by_text = reranker.rerank(q.text, [h.text for h in cands[q.qid]])
+    assert [h.qid for h in by_text] == ["0"] * 6
+    assert [cands[q.qid][int(h.docid)].docid for h in by_text] == [h.docid for h in batch]
+    with pytest.raises(RerankInputError, match="holds a hit of query"):
+        reranker.rerank(Query("other", q.text), cands[q.qid])
+    with pytest.raises(RerankInputError, match="several queries"):
+        reranker.rerank([q], cands[q.qid])
+
+
+def test_rank_has_the_shape_of_sentence_transformers(reranker):
+    docs = ["berlin is the capital of germany", "paris france", "the river", "berlin museum city"]
+    raw = reranker.score_pairs(["berlin capital"] * 4, docs)
+    ranked = reranker.rank("berlin capital", docs)
+    assert [r["corpus_id"] for r in ranked] == sorted(range(4), key=lambda i: -raw[i])
+    assert [r["score"] for r in ranked] == pytest.approx(sorted(raw.tolist(), reverse=True))
+    assert set(ranked[0]) == {"corpus_id", "score"} and isinstance(ranked[0]["score"], float)
+    top = reranker.rank(Query("q", "berlin capital"), docs, top_k=2, return_documents=True)
+    assert [(r["corpus_id"], r["text"]) for r in top] == [(r["corpus_id"], docs[r["corpus_id"]]) for r in ranked[:2]]
+
+
+# --------------------------------------------------------------------------- templates
+def test_templates_and_max_length_explicit_then_card_then_default(tmp_path, tiny_dir):
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    assert model_card(plain).source is None and model_card("e5-small-multilingual").source is None
+    assert templates_for(plain) == PLAIN_TEMPLATES and max_length_for(plain) == 256
+    assert templates_for("e5-small-multilingual") == E5_TEMPLATES == templates_for("intfloat/multilingual-e5-small")
+    assert templates_for(None) == PLAIN_TEMPLATES
+
+    teacher = tmp_path / "teacher"
+    teacher.mkdir()
+    (teacher / "teacher_config.json").write_text(json.dumps(
+        {"query_template": "q: {text}", "passage_template": "p: {text}", "max_length": 96}))
+    assert templates_for(teacher) == ("q: {text}", "p: {text}") and max_length_for(teacher) == 96
+    assert templates_for(teacher, query_template="{text}") == ("{text}", "p: {text}")
+    assert max_length_for(teacher, 40) == 40
+    cfg = RerankConfig(model=str(teacher))
+    assert (cfg.query_template, cfg.passage_template, cfg.max_length) == ("q: {text}", "p: {text}", 96)
+    assert RerankConfig.from_json(cfg.to_json()) == cfg  # the resolved values are recorded
+
+    student = tmp_path / "e5-student"  # a distill card: templates, not its distillation window
+    student.mkdir()
+    (student / "distill_config.json").write_text(json.dumps(
+        {"query_template": "query: {text}", "passage_template": "{text}", "max_length": 128}))
+    assert templates_for(student) == ("query: {text}", "{text}") and max_length_for(student) == 256
+
+    (plain / "teacher_config.json").write_text("{")
+    with pytest.raises(InputFormatError, match="model card"):
+        templates_for(plain)
+    with pytest.raises(ConfigError, match="query_template"):
+        RerankConfig(model=str(teacher), query_template="")

@@ -1,0 +1,287 @@
+"""The reranking config, the one source of query/passage templates, and run sidecars.
+
+Templates and max length
+------------------------
+A text is rendered by replacing ``{text}`` in its template (E5 models expect ``"query: {text}"``
+and ``"passage: {text}"``). Which templates and how many tokens a model is scored with is decided
+in one place, :func:`templates_for` / :func:`max_length_for`, used by :class:`RerankConfig` (so by
+the Python API and ``python -m optical_rerank.run`` alike):
+
+1. an explicit value wins;
+2. else the **model card** in the model directory (:func:`model_card`): ``teacher_config.json``
+   of a trained teacher gives templates and ``max_length``; ``distill_config.json`` of a
+   distilled student gives templates (its ``max_length`` is the distillation window, not a
+   scoring length, so it is not used);
+3. else the **default**: E5's templates for E5 models (the zoo's ``e5-small-multilingual``, or a
+   directory / hub id whose name has an ``e5`` part, e.g. ``multilingual-e5-small``), ``"{text}"``
+   otherwise; :data:`DEFAULT_MAX_LENGTH` tokens.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..config import from_dict
+from ..errors import ConfigError, InputFormatError
+from ..files import sha256_json, write_json_atomic
+
+__all__ = ["RerankConfig", "ModelCard", "model_card", "templates_for", "max_length_for", "render_template",
+           "is_e5_name", "config_sidecar_path", "read_run_sidecar", "write_run_sidecar", "E5_TEMPLATES",
+           "PLAIN_TEMPLATES", "DEFAULT_MAX_LENGTH", "TEACHER_CARD", "DISTILL_CARD", "SIDECAR_FORMAT"]
+
+E5_TEMPLATES = ("query: {text}", "passage: {text}")
+PLAIN_TEMPLATES = ("{text}", "{text}")
+DEFAULT_MAX_LENGTH = 256
+TEACHER_CARD = "teacher_config.json"
+DISTILL_CARD = "distill_config.json"
+E5_ZOO_NAME = "e5-small-multilingual"
+SIDECAR_FORMAT = "optical_rerank.run/1"
+
+_AGGREGATIONS = ("maxp", "firstp")
+_QUANTIZE = ("none", "int8")
+_DTYPES = ("fp32", "bf16", "fp16")
+_DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+# --------------------------------------------------------------------------- templates
+def render_template(template: str, text: str) -> str:
+    """``template`` with its ``{text}`` replaced by ``text`` (no other formatting)."""
+    return template.replace("{text}", text)
+
+
+def is_e5_name(model: str | Path | None) -> bool:
+    """Whether a model name or path names an E5 model (``e5-small-multilingual``, ``*-e5-*``)."""
+    if model is None:
+        return False
+    name = str(model).strip().rstrip("/").lower()
+    return name == E5_ZOO_NAME or "e5" in Path(name).name.split("-")
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What a model directory records about how it must be scored (``None``: not recorded).
+
+    ``source`` is the card file read, ``None`` when the model has no card.
+    """
+
+    query_template: str | None = None
+    passage_template: str | None = None
+    max_length: int | None = None
+    source: str | None = None
+
+
+def model_card(model: str | Path | None) -> ModelCard:
+    """The card of a local model directory: ``teacher_config.json``, else ``distill_config.json``.
+
+    Zoo names, hub ids and directories without a card give an empty :class:`ModelCard`.
+    """
+    if model is None:
+        return ModelCard()
+    d = Path(model).expanduser()
+    for name in (TEACHER_CARD, DISTILL_CARD):
+        path = d / name
+        if not path.is_file():
+            continue
+        try:
+            obj = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InputFormatError(path, None, f"unreadable model card: {exc}") from None
+        if not isinstance(obj, dict):
+            raise InputFormatError(path, None, "a model card must be a JSON object")
+
+        def text(key: str) -> str | None:
+            v = obj.get(key)
+            return v if isinstance(v, str) else None
+
+        length = obj.get("max_length") if name == TEACHER_CARD else None
+        return ModelCard(text("query_template"), text("passage_template"),
+                         length if isinstance(length, int) and not isinstance(length, bool) else None, str(path))
+    return ModelCard()
+
+
+def templates_for(model: str | Path | None, query_template: str | None = None,
+                  passage_template: str | None = None) -> tuple[str, str]:
+    """``(query_template, passage_template)`` for ``model``: explicit > model card > default.
+
+    Each side is decided on its own (see the module docstring for the card and the default).
+    """
+    card = model_card(model)
+    default = E5_TEMPLATES if is_e5_name(model) else PLAIN_TEMPLATES
+    return (query_template if query_template is not None else card.query_template or default[0],
+            passage_template if passage_template is not None else card.passage_template or default[1])
+
+
+def max_length_for(model: str | Path | None, max_length: int | None = None) -> int:
+    """Tokens per (query, passage) input for ``model``: explicit > teacher card > :data:`DEFAULT_MAX_LENGTH`."""
+    if max_length is not None:
+        return max_length
+    return model_card(model).max_length or DEFAULT_MAX_LENGTH
+
+
+# --------------------------------------------------------------------------- config
+@dataclass(frozen=True)
+class RerankConfig:
+    """Everything that determines a reranked run.
+
+    Parameters
+    ----------
+    model : zoo name (resolved by ``optical_rerank.models.resolve_model``) or a local model directory.
+    max_length : tokens per (query, passage window) input, special tokens included; ``None``:
+        :func:`max_length_for` (the model card, else 256).
+    batch_size : windows per forward pass (windows are bucketed by length to minimise padding).
+    query_template, passage_template : texts are rendered by replacing ``{text}``; ``None``:
+        :func:`templates_for` (the model card, else E5's for E5 models, else ``"{text}"``).
+    window : at most this many passage tokens per window; ``None``: all the room ``max_length``
+        leaves after the query and the special tokens.
+    stride : passage tokens shared by consecutive windows (capped at half the window).
+    max_windows : score at most this many windows per passage (``None``: all).
+    aggregation : ``"maxp"`` (best window) or ``"firstp"`` (first window only, i.e. truncation).
+    depth : rerank the top ``depth`` first-stage candidates per query; the rest keep their
+        first-stage order below them.
+    threads : ``torch.set_num_threads`` value for CPU inference (``None``: leave torch's setting).
+    quantize : ``"int8"`` applies dynamic int8 quantization to the ``Linear`` layers (CPU only).
+    dtype : ``"bf16"``/``"fp16"`` run the model in half precision (GPU only).
+    device : ``"auto"`` (CUDA when available and not quantizing), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    show_progress : tqdm progress bars (not part of the run's identity).
+
+    The ``None`` fields are filled in when the config is made, so a config (and the
+    ``<run>.config.json`` it is saved as) always holds the values a run used.
+    """
+
+    model: str
+    max_length: int | None = None
+    batch_size: int = 32
+    query_template: str | None = None
+    passage_template: str | None = None
+    window: int | None = None
+    stride: int = 64
+    max_windows: int | None = None
+    aggregation: str = "maxp"
+    depth: int = 100
+    threads: int | None = None
+    quantize: str = "none"
+    dtype: str = "fp32"
+    device: str = "auto"
+    show_progress: bool = False
+
+    def __post_init__(self) -> None:
+        def need(cond: bool, msg: str) -> None:
+            if not cond:
+                raise ConfigError(f"RerankConfig: {msg}")
+
+        def is_int(v: object) -> bool:
+            return isinstance(v, int) and not isinstance(v, bool)
+
+        need(isinstance(self.model, str) and bool(self.model.strip()), f"model must be a non-empty string, got {self.model!r}")
+        for name in ("query_template", "passage_template"):
+            t = getattr(self, name)
+            need(t is None or isinstance(t, str), f"{name} must be a string, got {t!r}")
+        qt, pt = templates_for(self.model, self.query_template, self.passage_template)
+        object.__setattr__(self, "query_template", qt)
+        object.__setattr__(self, "passage_template", pt)
+        if self.max_length is None:
+            object.__setattr__(self, "max_length", max_length_for(self.model))
+        need(is_int(self.max_length) and self.max_length >= 8, f"max_length must be an integer >= 8, got {self.max_length!r}")
+        need(is_int(self.batch_size) and self.batch_size >= 1, f"batch_size must be an integer >= 1, got {self.batch_size!r}")
+        for name in ("query_template", "passage_template"):
+            t = getattr(self, name)
+            need(t.count("{text}") == 1, f"{name} must contain '{{text}}' exactly once, got {t!r}")
+        need(self.window is None or (is_int(self.window) and self.window >= 1),
+             f"window must be None or an integer >= 1, got {self.window!r}")
+        need(is_int(self.stride) and self.stride >= 0, f"stride must be an integer >= 0, got {self.stride!r}")
+        need(self.max_windows is None or (is_int(self.max_windows) and self.max_windows >= 1),
+             f"max_windows must be None or an integer >= 1, got {self.max_windows!r}")
+        need(self.aggregation in _AGGREGATIONS, f"aggregation must be one of {_AGGREGATIONS}, got {self.aggregation!r}")
+        need(is_int(self.depth) and self.depth >= 1, f"depth must be an integer >= 1, got {self.depth!r}")
+        need(self.threads is None or (is_int(self.threads) and self.threads >= 1),
+             f"threads must be None or an integer >= 1, got {self.threads!r}")
+        need(self.quantize in _QUANTIZE, f"quantize must be one of {_QUANTIZE}, got {self.quantize!r}")
+        need(self.dtype in _DTYPES, f"dtype must be one of {_DTYPES}, got {self.dtype!r}")
+        need(isinstance(self.device, str) and bool(_DEVICE_RE.match(self.device)),
+             f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
+        need(isinstance(self.show_progress, bool), f"show_progress must be a bool, got {self.show_progress!r}")
+        need(not (self.quantize == "int8" and self.device.startswith("cuda")),
+             "quantize='int8' is CPU dynamic quantization; use device='cpu' or 'auto'")
+        need(not (self.quantize == "int8" and self.dtype != "fp32"), "quantize='int8' requires dtype='fp32'")
+        need(not (self.dtype != "fp32" and self.device == "cpu"),
+             f"dtype={self.dtype!r} is for GPU inference; use dtype='fp32' on CPU (or quantize='int8')")
+
+    # ---- serialisation
+    def to_dict(self) -> dict[str, Any]:
+        """The config as a plain dict (JSON-ready)."""
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        """Indented, key-sorted JSON text (what ``<run>.config.json`` holds under ``"config"``)."""
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_dict(cls, obj: Mapping[str, Any]) -> RerankConfig:
+        """Build a config from a dict; unknown keys are an error, missing keys take defaults."""
+        return from_dict(cls, obj, required=("model",))
+
+    @classmethod
+    def from_json(cls, text: str) -> RerankConfig:
+        """Parse :meth:`to_json` output, or a run sidecar (``<run>.config.json``, config under ``"config"``)."""
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"RerankConfig: invalid JSON: {exc.msg} (line {exc.lineno})") from None
+        if isinstance(obj, dict) and obj.get("format") == SIDECAR_FORMAT and isinstance(obj.get("config"), dict):
+            obj = obj["config"]
+        return cls.from_dict(obj)
+
+    def save(self, path: str | Path) -> None:
+        """Write :meth:`to_json` atomically to ``path``."""
+        write_json_atomic(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | Path) -> RerankConfig:
+        """Read a config (or run sidecar) JSON file."""
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"{p}: no such config file")
+        return cls.from_json(p.read_text(encoding="utf-8"))
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that determine the run's bytes (all but ``show_progress``)."""
+        d = self.to_dict()
+        d.pop("show_progress")
+        return d
+
+    def fingerprint(self) -> str:
+        """sha256 of :meth:`identity` (canonical JSON)."""
+        return sha256_json(self.identity())
+
+
+# --------------------------------------------------------------------------- run sidecars
+def config_sidecar_path(run_path: str | Path) -> Path:
+    """``<run>.config.json``."""
+    return Path(f"{run_path}.config.json")
+
+
+def write_run_sidecar(run_path: str | Path, config: RerankConfig, tag: str, shard: str | None,
+                      qids: list[str]) -> None:
+    """Write ``<run>.config.json``: the config of a run, its tag, shard and query order."""
+    write_json_atomic(config_sidecar_path(run_path), {
+        "format": SIDECAR_FORMAT, "config": config.identity(), "config_sha256": config.fingerprint(),
+        "tag": tag, "shard": shard, "qids": qids})
+
+
+def read_run_sidecar(run_path: str | Path) -> dict[str, Any] | None:
+    """The ``<run>.config.json`` written by ``rerank_to_file`` / ``merge_runs``, or ``None``."""
+    p = config_sidecar_path(run_path)
+    if not p.is_file():
+        return None
+    try:
+        obj = json.loads(p.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputFormatError(p, None, f"invalid JSON: {exc}") from None
+    if not isinstance(obj, dict) or obj.get("format") != SIDECAR_FORMAT or not isinstance(obj.get("qids"), list):
+        raise InputFormatError(p, None, f"not an optical_rerank run sidecar (format {SIDECAR_FORMAT!r})")
+    return obj
