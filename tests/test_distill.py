@@ -17,12 +17,17 @@ from safetensors.torch import load_file
 
 import optical_rerank.distill._trainer as trainer_mod
 from optical_rerank.distill import (
+    LOSSES,
+    METHODS,
     DistillConfig,
     LangPair,
     build_idf_table,
+    build_parser,
+    config_from_args,
     distill,
     encode_segments,
     english_anchor_loss,
+    get_loss,
     load_teacher_and_student,
     main,
     mean_token_cosine,
@@ -35,6 +40,7 @@ from optical_rerank.distill import (
 )
 from optical_rerank.distill._data import Sampler
 from optical_rerank.errors import ConfigError, InputFormatError, NumericalError
+from optical_rerank.rerank import CrossEncoderReranker, RerankConfig
 from _tiny import make_tiny_bert
 
 torch.set_num_threads(1)
@@ -221,6 +227,26 @@ def test_anchor_weight_trains_and_is_logged(teacher_dir, toy, tmp_path):
         DistillConfig(teacher="t", output="o", anchor_weight=-1)
 
 
+def test_loss_registry_names_every_method(teacher_dir):
+    assert METHODS == tuple(LOSSES) == ("ot", "mse", "score")
+    assert all(get_loss(m).name == m for m in METHODS)
+    with pytest.raises(ConfigError, match="known"):
+        get_loss("kl")
+    idf = DistillConfig(teacher="t", output="o", marginals="idf")
+    assert get_loss("ot").needs_idf(idf) and not get_loss("mse").needs_idf(idf)
+    assert not get_loss("ot").needs_idf(DistillConfig(teacher="t", output="o"))
+    # a registered loss is the state loss of its file, called on two SegmentStates
+    tok, teacher, student, _ = load_teacher_and_student(str(teacher_dir))
+    cfg = DistillConfig(teacher="t", output="o", layers=(1, 2))
+    s = segment_states(student, tok, ["rojo gato", "casa"], layers=cfg.layers)
+    t = segment_states(teacher, tok, ["red cat", "house"], layers=cfg.layers)
+    for method, direct in (("ot", ot_distill_loss), ("mse", mse_distill_loss)):
+        via_registry, _ = get_loss(method)(s, t, cfg)
+        assert float(via_registry) == float(direct(s.states, t.states, s.mask, t.mask, cfg)[0])
+    zero, info = get_loss("score")(s, t, cfg)
+    assert float(zero) == 0.0 and info == {"per_layer": []}
+
+
 def test_idf_table(teacher_dir):
     tok, _, _, _ = load_teacher_and_student(str(teacher_dir))
     idf = build_idf_table(tok, ["red cat", "red dog", "red bird"])
@@ -276,8 +302,6 @@ def test_ot_distillation_lowers_loss_and_held_out_distance(teacher_dir, toy, tmp
     assert prov["steps"] == 30 and prov["environment"]["torch"]
     s_w, t_w = load_file(model_dir / "model.safetensors"), load_file(teacher_dir / "model.safetensors")
     assert not torch.equal(s_w["bert.embeddings.word_embeddings.weight"], t_w["bert.embeddings.word_embeddings.weight"])
-    from optical_rerank.rerank import CrossEncoderReranker, RerankConfig
-
     rr = CrossEncoderReranker(str(model_dir), RerankConfig(model=str(model_dir), max_length=32, device="cpu"))
     scores = rr.score_pairs(["rojo gato"], ["red cat"])
     assert len(scores) == 1
@@ -444,6 +468,19 @@ def test_cli_runs_and_prints_wall_time(teacher_dir, toy, tmp_path, capsys):
     assert cfg.layers == (1, "last") and cfg.reg == 0.1 and cfg.grad_clip is None and cfg.query_template == "{text}"
 
 
+def test_cli_config_file_then_explicit_options(tmp_path):
+    base = DistillConfig(teacher="t0", output="o0", layers=(12,), method="mse", lr=1e-4, grad_clip=None,
+                         eval_topics=("e.tsv",), show_progress=True)
+    base.save(tmp_path / "c.json")
+    argv = ["--teacher", "T", "--bitext", "b.tsv", "--output", "O", "--config", str(tmp_path / "c.json")]
+    cfg = config_from_args(build_parser().parse_args(argv))
+    assert cfg == dataclasses.replace(base, teacher="T", output="O")  # the file, with the command's paths
+    cfg = config_from_args(build_parser().parse_args([*argv, "--lr", "3e-5", "--layers", "4", "last",
+                                                      "--eval-topics", "x.tsv", "--no-progress"]))
+    assert (cfg.lr, cfg.layers, cfg.eval_topics, cfg.show_progress) == (3e-5, (4, "last"), ("x.tsv",), False)
+    assert (cfg.method, cfg.grad_clip) == ("mse", None)  # not given on the command line: from the file
+
+
 def test_ddp_torchrun_two_processes(teacher_dir, toy, tmp_path):
     bitext = _write_bitext(tmp_path / "bitext.xx.tsv", toy["train"])
     out = tmp_path / "ddp"
@@ -472,8 +509,6 @@ def test_ddp_torchrun_two_processes(teacher_dir, toy, tmp_path):
 
 
 def test_frozen_embeddings_stay_fixed_while_layers_learn(teacher_dir, toy, tmp_path):
-    from safetensors.torch import load_file
-
     out = tmp_path / "frozen"
     cfg = _cfg(teacher_dir, out, method="ot", steps=3, freeze_embeddings=True)
     result = distill(cfg, toy["train"])

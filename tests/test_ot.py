@@ -12,6 +12,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from optical_rerank import bench
 from optical_rerank.errors import ConfigError, NumericalError
 from optical_rerank.ot import (
     ConvergenceWarning,
@@ -496,8 +497,6 @@ def test_property_unbalanced_matches_pot_per_element(batch, reg, tau, mass):
 
 # --------------------------------------------------------------------------- benchmark CLI
 def test_bench_cli_structure_and_small_run(tmp_path):
-    from optical_rerank import bench
-
     parser = bench.build_parser()
     args = parser.parse_args(["ot", "--batch", "3", "--repeats", "1"])
     assert args.command == "ot" and args.batch == 3 and "ot" in bench.SUBCOMMANDS

@@ -30,6 +30,7 @@ from safetensors.torch import load_model, save_model
 from ..config import config_diff
 from ..errors import ConfigError, ModelError
 from ..files import staged_dir, write_json_atomic
+from ..rerank import DISTILL_CARD
 from ._config import DistillConfig
 
 CHECKPOINT_FORMAT = "optical_rerank.distill.checkpoint/1"
@@ -165,7 +166,7 @@ def write_model_dir(model_dir: Path, student: Any, tokenizer: Any, config: Disti
                 stray.unlink()
         if not (tmp / "model.safetensors").is_file() and not (tmp / "model.safetensors.index.json").is_file():
             raise ModelError(f"the student was not saved as safetensors in {tmp}")
-        config.save(tmp / "distill_config.json")
+        config.save(tmp / DISTILL_CARD)
         write_json_atomic(tmp / "provenance.json", dict(provenance))
 
 

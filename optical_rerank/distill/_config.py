@@ -14,6 +14,7 @@ from typing import Any
 from ..config import from_dict
 from ..errors import ConfigError
 from ..files import json_text, write_json_atomic
+from ..rerank import E5_TEMPLATES
 from .losses import METHODS
 
 COSTS = ("cosine", "sqeuclidean")
@@ -105,8 +106,8 @@ class DistillConfig:
     in_context: bool = False
     score_weight: float = 0.0
     anchor_weight: float = 0.0
-    query_template: str = "query: {text}"
-    passage_template: str = "passage: {text}"
+    query_template: str = E5_TEMPLATES[0]
+    passage_template: str = E5_TEMPLATES[1]
     max_length: int = 128
     batch_size: int = 16
     lr: float = 2e-5

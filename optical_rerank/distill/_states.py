@@ -13,13 +13,10 @@ import torch
 
 from ..errors import ConfigError, ModelError
 from ..models import load_cross_encoder_model, resolve_model
+from ..rerank import render_template
 from ._config import SIDES, resolve_layers
 
 Tensor = torch.Tensor
-
-
-def _render(template: str, text: str) -> str:
-    return template.replace("{text}", text)
 
 
 @dataclass(frozen=True)
@@ -103,17 +100,17 @@ def encode_segments(tokenizer: Any, texts: Sequence[str], passages: Sequence[str
     if passages is not None and len(passages) != len(texts):
         raise ConfigError(f"{len(texts)} texts but {len(passages)} passages")
     text_tmpl = query_template if side == "query" else passage_template
-    rendered = [_render(text_tmpl, t) for t in texts]
+    rendered = [render_template(text_tmpl, t) for t in texts]
     start = text_tmpl.index("{text}")
     spans = [(start, start + len(t)) for t in texts]
     if passages is None:
         first, second, seg = rendered, None, 0
         truncation: Any = True
     elif side == "query":
-        first, second, seg = rendered, [_render(passage_template, p) for p in passages], 0
+        first, second, seg = rendered, [render_template(passage_template, p) for p in passages], 0
         truncation = "longest_first"
     else:
-        first, second, seg = [_render(query_template, p) for p in passages], rendered, 1
+        first, second, seg = [render_template(query_template, p) for p in passages], rendered, 1
         truncation = "longest_first"
     enc = tokenizer(first, second, padding=True, truncation=truncation, max_length=max_length,
                     return_offsets_mapping=True, return_tensors="pt")

@@ -43,7 +43,7 @@ from ._checkpoint import (
     write_model_dir,
     write_result,
 )
-from ._config import DistillConfig, _is_int, resolve_layers
+from ._config import DistillConfig, resolve_layers
 from ._data import Item, Sampler, context_choice, data_fingerprint, prepare_data
 from ._distributed import Dist, setup_dist
 from ._states import load_teacher_and_student, mean_token_cosine, segment_states
@@ -248,7 +248,7 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _LinearSchedule(cfg.warmup_steps, cfg.steps))
         self.sampler = Sampler([it.group for it in self.train], cfg.seed, cfg.sampling)
         self.model: Any = self.student
-        clipped = [x for x in cfg.layers if _is_int(x) and x > self.num_layers]
+        clipped = [x for x in cfg.layers if isinstance(x, int) and x > self.num_layers]
         if clipped:
             self.say(f"layers {clipped} exceed the teacher's depth {self.num_layers}: clipped")
         self.say(f"teacher {self.teacher_path} ({self.num_layers} layers); aligning hidden states {list(self.layers)} "
