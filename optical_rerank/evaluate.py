@@ -23,8 +23,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+import pytrec_eval
+
+from .cli import run_cli
 from .errors import ConfigError
-from .trec_io import Qrels, Run, read_qrels, read_run, write_text_atomic
+from .files import write_text_atomic
+from .trec_io import Qrels, Run, read_qrels, read_run
 
 DEFAULT_MEASURES = ("map", "ndcg_cut.10", "recip_rank", "mrr@10", "recall.100")
 _SUM_MEASURES = {"num_q", "num_ret", "num_rel", "num_rel_ret", "num_nonrel_judged_ret"}
@@ -70,8 +75,6 @@ def _to_pytrec_run(run: Run, cut: int | None = None, digits: int | None = None) 
 
 
 def _validate_measures(measures: Sequence[str]) -> list[str]:
-    import pytrec_eval  # noqa: PLC0415
-
     ok = []
     for m in measures:
         if m.startswith("mrr@"):
@@ -102,8 +105,6 @@ def evaluate_run(qrels: Qrels | str | Path, run: Run | str | Path, measures: Seq
     complete : average over all qrels queries (trec_eval ``-c``).
     relevance_level : minimum relevance counted as relevant by binary measures (trec_eval ``-l``).
     """
-    import pytrec_eval  # noqa: PLC0415
-
     measures = _validate_measures(measures)
     if not isinstance(qrels, Mapping):
         qrels = read_qrels(qrels)
@@ -173,15 +174,13 @@ def paired_test(a: EvalResult, b: EvalResult, measure: str, n_comparisons: int =
     if all(abs(d) < 1e-12 for d in diffs):
         stat, p = 0.0, 1.0
     elif test == "t":
-        from scipy import stats  # noqa: PLC0415
+        from scipy import stats  # heavy
 
         res = stats.ttest_rel(xa, xb)
         stat, p = float(res.statistic), float(res.pvalue)
         if math.isnan(p):
             stat, p = 0.0, 1.0
     elif test == "randomization":
-        import numpy as np  # noqa: PLC0415
-
         d = np.asarray(diffs)
         rng = np.random.default_rng(0)
         signs = rng.choice([-1.0, 1.0], size=(10000, d.size))
@@ -278,6 +277,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from .cli import run_cli
-
     raise SystemExit(run_cli(main))

@@ -10,9 +10,10 @@ analyzer: Porter stemming, stopwords). Many languages of low-resource CLIR have 
 analyzer (Swahili, Hausa, Yoruba, Igbo, Zulu, Twi, Somali, Amharic, ...): they get the
 **fallback** analyzer, Lucene's standard tokenizer + lowercasing with no stemming and no
 stopword list (Anserini's ``DefaultEnglishAnalyzer`` with ``-stemmer none -keepStopwords``),
-applied identically at indexing and at query time. ISO 639-3 codes (``hin``, ``swa``, ...) are
-accepted as aliases. The analyzer used is recorded in the index directory
-(``optical_rerank_index.json``), and the searcher reads it back so both sides always match.
+applied identically at indexing and at query time. ISO 639-3 codes (``hin``, ``swa``, ...) and
+the sources' own spellings are accepted (:func:`optical_rerank.data.languages.iso639_1`). The
+analyzer used is recorded in the index directory (``optical_rerank_index.json``), and the
+searcher reads it back so both sides always match.
 """
 from __future__ import annotations
 
@@ -22,12 +23,16 @@ import os
 import shutil
 import tempfile
 import time
+from importlib.metadata import version
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from . import java
+from .data.languages import iso639_1
 from .errors import ConfigError, InputFormatError
-from .trec_io import Run, read_corpus, read_run, sort_hits, write_json_atomic
+from .files import staged_dir, write_json_atomic
+from .trec_io import Run, read_corpus, read_run, sort_hits
 from .types import Hit, Query
 
 INDEX_META = "optical_rerank_index.json"
@@ -52,19 +57,6 @@ FALLBACK_LANGUAGES = {
     "af": "Afrikaans", "is": "Icelandic", "ga": "Irish", "cy": "Welsh", "kk": "Kazakh", "uz": "Uzbek",
     "az": "Azerbaijani", "mn": "Mongolian", "ps": "Pashto", "ku": "Kurdish", "si": "Sinhala",
 }
-#: ISO 639-3 (and a few other) aliases to the codes above.
-LANGUAGE_ALIASES = {
-    "ara": "ar", "arb": "ar", "ben": "bn", "dan": "da", "deu": "de", "ger": "de", "eng": "en",
-    "spa": "es", "fas": "fa", "pes": "fa", "fin": "fi", "fra": "fr", "fre": "fr", "hin": "hi",
-    "hun": "hu", "ind": "id", "ita": "it", "jpn": "ja", "kor": "ko", "nld": "nl", "nor": "no",
-    "nob": "no", "pol": "pl", "por": "pt", "rus": "ru", "swe": "sv", "tel": "te", "tha": "th",
-    "tur": "tr", "ukr": "uk", "zho": "zh", "cmn": "zh", "amh": "am", "ell": "el", "hau": "ha",
-    "ibo": "ig", "kin": "rw", "som": "so", "swa": "sw", "swh": "sw", "tgl": "tl", "twi": "tw",
-    "vie": "vi", "wol": "wo", "xho": "xh", "yor": "yo", "zul": "zu", "ron": "ro", "rum": "ro",
-    "urd": "ur", "heb": "he", "ces": "cs",
-}
-
-
 @dataclass(frozen=True)
 class AnalyzerChoice:
     """How a language is analysed: Anserini's ``-language`` value, stemming and stopwords."""
@@ -90,8 +82,13 @@ def supported_languages() -> list[str]:
     return sorted(set(ANALYZER_LANGUAGES) | set(FALLBACK_LANGUAGES))
 
 
-def resolve_language(code: str | None) -> AnalyzerChoice:
-    """Map a language code (ISO 639-1 or 639-3) to the analyzer used for it.
+def analyzer_for(code: str | None) -> AnalyzerChoice:
+    """The analyzer for a language code in any spelling (ISO 639-1, 639-3, a source's own code).
+
+    Codes of :data:`ANALYZER_LANGUAGES` and :data:`FALLBACK_LANGUAGES` are taken as they are;
+    any other spelling is mapped to its ISO 639-1 code by
+    :func:`optical_rerank.data.languages.iso639_1` (``hin`` -> ``hi``, ``swh`` -> ``sw``).
+    ``None`` means English.
 
     Raises
     ------
@@ -99,7 +96,9 @@ def resolve_language(code: str | None) -> AnalyzerChoice:
         For an unknown code; the message lists every supported code.
     """
     raw = (code or "en").strip()
-    c = LANGUAGE_ALIASES.get(raw.lower(), raw.lower())
+    c = raw.lower()
+    if c not in ANALYZER_LANGUAGES and c not in FALLBACK_LANGUAGES:
+        c = iso639_1(c) or c
     if c == "en":
         return AnalyzerChoice("en", "en", True, True, "English (Porter stemming, stopwords)")
     if c in ANALYZER_LANGUAGES:
@@ -111,7 +110,7 @@ def resolve_language(code: str | None) -> AnalyzerChoice:
     raise ConfigError(
         f"unknown language code {raw!r}. Lucene analyzers: {', '.join(ANALYZER_LANGUAGES)}. "
         f"Fallback (no stemming): {', '.join(sorted(FALLBACK_LANGUAGES))}. "
-        f"ISO 639-3 aliases: {', '.join(sorted(LANGUAGE_ALIASES))}."
+        "ISO 639-3 and other spellings of these languages are accepted (hin, swa, swh_Latn, ...)."
     )
 
 
@@ -159,9 +158,7 @@ def build_index(corpus: str | Path, index_dir: str | Path, language: str | None 
     IndexConfig
         Saved as ``optical_rerank_index.json`` in ``index_dir``.
     """
-    from . import java  # noqa: PLC0415
-
-    choice = resolve_language(language)
+    choice = analyzer_for(language)
     index_dir = Path(index_dir)
     files = _corpus_files(corpus)
     if index_dir.exists():
@@ -177,36 +174,30 @@ def build_index(corpus: str | Path, index_dir: str | Path, language: str | None 
     if num_docs == 0:
         raise InputFormatError(files[0], None, "corpus holds no documents")
     index_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp_index = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.building-", dir=index_dir.parent))
     tmp_input = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.input-", dir=index_dir.parent))
     try:
-        for i, f in enumerate(files):
-            os.symlink(f.resolve(), tmp_input / f"{i:04d}-{f.name}" if f.suffix == ".jsonl" else tmp_input / f"{i:04d}-{f.stem}.jsonl")
-        args = ["-collection", "JsonCollection", "-generator", "DefaultLuceneDocumentGenerator",
-                "-input", str(tmp_input), "-index", str(tmp_index), "-threads", str(max(1, threads)),
-                "-storePositions", "-storeDocvectors", "-storeRaw", "-quiet", *choice.index_args()]
-        start = time.time()
-        java.index_collection_main(args)
-        seconds = time.time() - start
-        reader = java.lucene_index_reader_class()(str(tmp_index))
-        indexed = int(reader.stats()["documents"])
-        if indexed != num_docs:
-            raise ConfigError(f"Anserini indexed {indexed} of {num_docs} documents from {corpus}; see its log")
-        from importlib.metadata import version  # noqa: PLC0415
-
-        cfg = IndexConfig(corpus=[str(f.resolve()) for f in files], language=choice.code,
-                          anserini_language=choice.anserini_language, stemming=choice.stemming,
-                          stopwords=choice.stopwords, threads=threads, num_docs=num_docs,
-                          seconds=round(seconds, 3), pyserini_version=version("pyserini"))
-        write_json_atomic(tmp_index / INDEX_META, asdict(cfg))
-        if index_dir.exists():
-            shutil.rmtree(index_dir)
-        os.replace(tmp_index, index_dir)
+        with staged_dir(index_dir) as tmp_index:
+            for i, f in enumerate(files):
+                os.symlink(f.resolve(), tmp_input / f"{i:04d}-{f.name}" if f.suffix == ".jsonl"
+                           else tmp_input / f"{i:04d}-{f.stem}.jsonl")
+            args = ["-collection", "JsonCollection", "-generator", "DefaultLuceneDocumentGenerator",
+                    "-input", str(tmp_input), "-index", str(tmp_index), "-threads", str(max(1, threads)),
+                    "-storePositions", "-storeDocvectors", "-storeRaw", "-quiet", *choice.index_args()]
+            start = time.time()
+            java.index_collection_main(args)
+            seconds = time.time() - start
+            reader = java.lucene_index_reader_class()(str(tmp_index))
+            indexed = int(reader.stats()["documents"])
+            if indexed != num_docs:
+                raise ConfigError(f"Anserini indexed {indexed} of {num_docs} documents from {corpus}; see its log")
+            cfg = IndexConfig(corpus=[str(f.resolve()) for f in files], language=choice.code,
+                              anserini_language=choice.anserini_language, stemming=choice.stemming,
+                              stopwords=choice.stopwords, threads=threads, num_docs=num_docs,
+                              seconds=round(seconds, 3), pyserini_version=version("pyserini"))
+            write_json_atomic(tmp_index / INDEX_META, asdict(cfg))
         return cfg
     finally:
         shutil.rmtree(tmp_input, ignore_errors=True)
-        if tmp_index.exists():
-            shutil.rmtree(tmp_index, ignore_errors=True)
 
 
 def is_complete_index(index_dir: str | Path) -> bool:
@@ -305,8 +296,6 @@ class Bm25Retriever:
     def __init__(self, index: str | Path, k1: float = 0.9, b: float = 0.4, language: str | None = None,
                  rm3: bool = False, rm3_fb_terms: int = 10, rm3_fb_docs: int = 10,
                  rm3_original_query_weight: float = 0.5):
-        from . import java  # noqa: PLC0415
-
         if k1 <= 0 or not (0.0 <= b <= 1.0):
             raise ConfigError(f"BM25 needs k1 > 0 and 0 <= b <= 1, got k1={k1}, b={b}")
         self.index = str(index)
@@ -316,7 +305,7 @@ class Bm25Retriever:
         else:
             if not Path(index).is_dir() or not any(Path(index).glob("segments_*")):
                 raise ConfigError(f"{index} is not a Lucene index (no segments_N file): missing or half-written")
-            choice = resolve_language(language)
+            choice = analyzer_for(language)
         self.choice = choice
         self.config = Bm25Config(index=self.index, k1=k1, b=b, language=choice.code, rm3=rm3,
                                  rm3_fb_terms=rm3_fb_terms, rm3_fb_docs=rm3_fb_docs,
@@ -326,7 +315,7 @@ class Bm25Retriever:
         if choice.stemming and choice.stopwords and choice.anserini_language != "en":
             self.searcher.set_language(choice.anserini_language)
         elif not (choice.stemming and choice.stopwords):
-            from pyserini.analysis import get_lucene_analyzer  # noqa: PLC0415  (JVM already up)
+            from pyserini.analysis import get_lucene_analyzer  # heavy (and needs the JVM up)
 
             self.searcher.set_analyzer(get_lucene_analyzer(language="en", stemming=choice.stemming,
                                                            stopwords=choice.stopwords))

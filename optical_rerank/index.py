@@ -7,7 +7,8 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 
-from .first_stage import build_index, resolve_language, supported_languages
+from .cli import run_cli
+from .first_stage import analyzer_for, build_index, supported_languages
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    choice = resolve_language(args.language)  # clear error before any Java work
+    choice = analyzer_for(args.language)  # clear error before any Java work
     print(f"index: language {choice.code} -> {choice.description}", file=sys.stderr)
     cfg = build_index(args.input, args.index, choice.code, threads=args.threads, overwrite=args.overwrite)
     print(json.dumps(asdict(cfg), indent=2))
@@ -36,6 +37,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from .cli import run_cli
-
     raise SystemExit(run_cli(main))

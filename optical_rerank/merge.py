@@ -16,6 +16,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from .cli import run_cli
+from .rerank import merge_runs
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``optical_rerank.merge`` argument parser."""
@@ -31,14 +34,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns 0. Bad input raises :class:`~optical_rerank.errors.OpticalRerankError`
     (from the shell, :func:`optical_rerank.cli.run_cli` turns it into one line and exit status 2)."""
     args = build_parser().parse_args(argv)
-    from .rerank import merge_runs  # noqa: PLC0415 - keeps --help fast
-
     n = merge_runs(args.shards, args.out)
     print(f"merged {n} queries from {len(args.shards)} run(s) into {args.out}", file=sys.stderr)
     return 0
 
 
 if __name__ == "__main__":
-    from .cli import run_cli
-
     raise SystemExit(run_cli(main))

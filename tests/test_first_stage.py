@@ -6,8 +6,8 @@ import json
 import pytest
 
 from optical_rerank.errors import ConfigError, InputFormatError
-from optical_rerank.first_stage import (Bm25Retriever, build_index, candidates_from_run, hits_from_searcher_results,
-                                        is_complete_index, load_corpus_texts, resolve_language)
+from optical_rerank.first_stage import (Bm25Retriever, analyzer_for, build_index, candidates_from_run,
+                                        hits_from_searcher_results, is_complete_index, load_corpus_texts)
 from optical_rerank.trec_io import write_run
 from optical_rerank.types import Hit, Query
 
@@ -81,8 +81,18 @@ def test_rm3_runs_and_keeps_non_latin_terms(tmp_path):
 
 def test_unknown_language_lists_supported():
     with pytest.raises(ConfigError) as e:
-        resolve_language("xx")
+        analyzer_for("xx")
     assert "unknown language code 'xx'" in str(e.value) and "hi" in str(e.value) and "sw" in str(e.value)
+
+
+def test_language_spellings_come_from_data_languages():
+    # one alias table (optical_rerank.data.languages): ISO 639-3, individual codes, source codes
+    for spelling in ("sw", "swa", "swh", "swh_Latn", "SWA"):
+        assert analyzer_for(spelling).code == "sw" and not analyzer_for(spelling).stemming
+    assert analyzer_for("hin").code == "hi" and analyzer_for("hin").stemming
+    assert analyzer_for("nob").code == "no" and analyzer_for("ger").code == "de"
+    assert analyzer_for("fil").code == "fil" and analyzer_for("tgl").code == "tl"  # Filipino keeps its own entry
+    assert analyzer_for(None).code == "en" and analyzer_for("bem").code == "bem"
 
 
 def test_index_reuse_and_half_written(tmp_path, en_index):

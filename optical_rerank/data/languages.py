@@ -133,7 +133,17 @@ ISO639_1: Mapping[str, str] = MappingProxyType({
     "sw": "swa", "yo": "yor", "ig": "ibo", "zu": "zul", "rw": "kin", "wo": "wol", "tw": "twi",
     "fr": "fra", "pt": "por", "it": "ita", "nl": "nld", "ja": "jpn", "ko": "kor", "am": "amh",
     "xh": "xho", "bn": "ben", "te": "tel", "tl": "tgl", "fa": "fas", "id": "ind", "ur": "urd",
+    "da": "dan", "fi": "fin", "hu": "hun", "no": "nor", "pl": "pol", "sv": "swe", "uk": "ukr",
+    "he": "heb", "cs": "ces", "ee": "ewe", "ln": "lin", "lg": "lug", "om": "orm", "ti": "tir",
+    "st": "sot", "tn": "tsn", "sn": "sna", "ny": "nya", "mg": "mlg", "ne": "nep", "mr": "mar",
+    "ta": "tam", "ml": "mal", "kn": "kan", "gu": "guj", "pa": "pan", "ms": "msa", "my": "mya",
+    "km": "khm", "lo": "lao", "ka": "kat", "hy": "hye", "sk": "slk", "bg": "bul", "hr": "hrv",
+    "sr": "srp", "sl": "slv", "lt": "lit", "lv": "lav", "et": "est", "ca": "cat", "eu": "eus",
+    "gl": "glg", "af": "afr", "is": "isl", "ga": "gle", "cy": "cym", "kk": "kaz", "uz": "uzb",
+    "az": "aze", "mn": "mon", "ps": "pus", "ku": "kur", "si": "sin",
 })
+#: Individual languages whose ISO 639-1 code is their macrolanguage's (Norwegian ``no``).
+_ISO1_VIA_MACROLANGUAGE: Mapping[str, str] = MappingProxyType({"nob": "no", "nno": "no"})
 
 #: Where one source has several codes for one key, the code reached by the plain key.
 _PRIMARY: Mapping[tuple[str, str], str] = MappingProxyType({
@@ -154,12 +164,30 @@ def _base_key(code: str) -> str:
     return ALIASES.get(c, c)
 
 
+def iso639_1(code: str) -> str | None:
+    """The ISO 639-1 code of a language given in any spelling (``swh_Latn``, ``swa``, ``sw`` -> ``sw``).
+
+    Works on the code alone (the language need not be in any source); ``None`` when the language
+    has no ISO 639-1 code known here. A script or region suffix is ignored.
+    """
+    c = (code or "").strip().lower()
+    if c in ISO639_1:
+        return c
+    key = _base_key(_split(c)[0])
+    return _ISO1_OF_KEY.get(key) or _ISO1_VIA_MACROLANGUAGE.get(key)
+
+
 def _split(code: str) -> tuple[str, str | None]:
     for sep in ("_", "-"):
         if sep in code:
             base, suffix = code.split(sep, 1)
             return base, suffix
     return code, None
+
+
+_ISO1_OF_KEY: dict[str, str] = {}
+for _iso1, _key in ISO639_1.items():
+    _ISO1_OF_KEY.setdefault(_base_key(_key), _iso1)
 
 
 def upstream_codes() -> dict[str, list[str]]:
