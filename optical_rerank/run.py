@@ -7,7 +7,10 @@ Stages
    the index does not exist yet), or candidates from an existing TREC run (``--candidates``),
    with document text from ``--corpus`` or the index.
 3. **Rerank** (with ``--model``): a cross-encoder (zoo name such as ``e5-small-multilingual``, a
-   local directory, or a hub id) rescoring the top ``--depth`` candidates. Resumable: rerun the
+   local directory, or a hub id) rescoring the top ``--depth`` candidates. Templates and
+   ``--max-length`` default to what the model directory's card records (``teacher_config.json``,
+   ``distill_config.json``), else E5's ``query: ``/``passage: `` for E5 models and none otherwise,
+   and 256 tokens (``optical_rerank.rerank.templates_for``). Resumable: rerun the
    same command after an interruption. ``--shard i/n`` scores a slice of the queries;
    ``python -m optical_rerank.merge`` joins the shards.
 4. **Output**: a TREC run (``--output``, default ``runs/<tag>.txt``); the whole pipeline's config
@@ -24,10 +27,15 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .cli import run_cli
+from .config import from_args
 from .errors import ConfigError
-from .evaluate import DEFAULT_MEASURES, evaluate_run, format_trec_eval
+from .evaluate import DEFAULT_MEASURES, EvalResult, evaluate_run, format_trec_eval
+from .files import write_json_atomic
+from .first_stage import Bm25Retriever, build_index, candidates_from_run, is_complete_index, load_corpus_texts
 from .provenance import environment_info
-from .trec_io import Run, read_topics, write_json_atomic, write_run
+from .rerank import RerankConfig, max_length_for, rerank_to_file, shard_queries, templates_for
+from .trec_io import Run, read_topics, write_run
 from .types import Query
 
 
@@ -68,8 +76,6 @@ class RunOutcome:
 
 def first_stage(cfg: RunConfig, queries: Sequence[Query]) -> Run:
     """BM25 over the index (building it from the corpus if needed), or candidates from a run."""
-    from .first_stage import Bm25Retriever, build_index, candidates_from_run, is_complete_index, load_corpus_texts
-
     if cfg.candidates:
         texts = load_corpus_texts(cfg.corpus) if cfg.corpus else None
         retriever = None
@@ -97,16 +103,12 @@ def run_pipeline(cfg: RunConfig) -> RunOutcome:
         queries = queries[: cfg.max_queries]
     mine = queries
     if cfg.shard:
-        from .rerank import shard_queries
-
         mine = shard_queries(queries, cfg.shard)
     out = Path(cfg.output)
     meta = {"config": asdict(cfg), "environment": environment_info()}
     candidates = first_stage(cfg, mine)
     first_path = None
     if cfg.model:
-        from .rerank import RerankConfig, rerank_to_file
-
         first_path = str(out.with_name(out.stem + ".first_stage" + out.suffix))
         write_run(first_path, {q.qid: candidates.get(q.qid, []) for q in mine}, tag=cfg.tag + "-first")
         rcfg = RerankConfig(model=cfg.model, depth=cfg.depth, **cfg.rerank)
@@ -153,10 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("rerank")
     g.add_argument("--model", help="cross-encoder: zoo name, local directory or hub id (omit for BM25 only)")
     g.add_argument("--depth", type=int, default=100, help="rerank the top N candidates (default 100)")
-    g.add_argument("--max-length", type=int, default=256, help="tokens per query-passage window")
+    g.add_argument("--max-length", type=int, help="tokens per query-passage window (default: the model card's, else 256)")
     g.add_argument("--batch-size", type=int, default=32)
-    g.add_argument("--query-template", default="{text}", help='e.g. "query: {text}" for e5 backbones')
-    g.add_argument("--passage-template", default="{text}", help='e.g. "passage: {text}"')
+    g.add_argument("--query-template", help='e.g. "query: {text}" (default: the model card\'s, else E5\'s for '
+                                            'E5 models, else "{text}")')
+    g.add_argument("--passage-template", help='e.g. "passage: {text}" (default: as --query-template)')
     g.add_argument("--quantize", choices=("none", "int8"), default="none", help="int8 dynamic quantization (CPU)")
     g.add_argument("--dtype", choices=("fp32", "bf16", "fp16"), default="fp32", help="GPU dtype")
     g.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
@@ -173,15 +176,12 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     if args.k < 1 or args.depth < 1:
         raise ConfigError("--k and --depth must be >= 1")
     output = args.output or str(Path("runs") / f"{args.tag}{'.' + args.shard.replace('/', 'of') if args.shard else ''}.txt")
-    rerank = {"max_length": args.max_length, "batch_size": args.batch_size, "query_template": args.query_template,
-              "passage_template": args.passage_template, "quantize": args.quantize, "dtype": args.dtype,
-              "device": args.device, "threads": args.threads}
-    return RunConfig(topics=args.topics, output=output, tag=args.tag, index=args.index, corpus=args.corpus,
-                     candidates=args.candidates, language=args.language, k1=args.k1, b=args.b, rm3=args.rm3,
-                     k=args.k, threads=args.threads, model=args.model, depth=args.depth, rerank=rerank,
-                     shard=args.shard, qrels=args.qrels,
-                     measures=tuple(args.measures) if args.measures else DEFAULT_MEASURES,
-                     max_queries=args.max_queries)
+    query_template, passage_template = templates_for(args.model, args.query_template, args.passage_template)
+    rerank = {"max_length": max_length_for(args.model, args.max_length), "batch_size": args.batch_size,
+              "query_template": query_template, "passage_template": passage_template, "quantize": args.quantize,
+              "dtype": args.dtype, "device": args.device, "threads": args.threads}
+    return from_args(RunConfig, args, output=output, rerank=rerank,
+                     measures=tuple(args.measures) if args.measures else DEFAULT_MEASURES)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -189,8 +189,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     outcome = run_pipeline(cfg)
     print(f"run: wrote {outcome.run_path} in {outcome.seconds:.1f}s", file=sys.stderr)
     if outcome.metrics is not None:
-        from .evaluate import EvalResult
-
         if outcome.first_stage_path:
             first = json.loads(Path(outcome.first_stage_path + ".metrics.json").read_text(encoding="utf-8"))
             sys.stdout.write("# first stage\n" + format_trec_eval(
@@ -201,6 +199,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from .cli import run_cli
-
     raise SystemExit(run_cli(main))

@@ -595,6 +595,34 @@ def test_rank_has_the_shape_of_sentence_transformers(reranker):
     assert [(r["corpus_id"], r["text"]) for r in top] == [(r["corpus_id"], docs[r["corpus_id"]]) for r in ranked[:2]]
 
 
+# --------------------------------------------------------------------------- bi-encoder
+def test_biencoder_is_the_e5_embedding_recipe(tiny_dir, collection):
+    """Cosine of mean-pooled embeddings: each query alone, a query's passages together, ``batch_size`` at a time."""
+    from optical_rerank.models import embed_texts, load_encoder
+    from optical_rerank.rerank import BiEncoderReranker, Reranker
+    from optical_rerank.rerank._base import _assign_scores
+
+    queries, cands = collection
+    bi = Reranker(tiny_dir, kind="bi-encoder", max_length=32, batch_size=4, device="cpu", depth=4)
+    assert isinstance(bi, BiEncoderReranker) and bi.config.query_template == "{text}"  # no card, not an E5 name
+    bi = Reranker(_cfg(tiny_dir, depth=4), kind="bi-encoder")
+    tok, model = load_encoder(str(tiny_dir))
+    out = bi.rerank(queries, cands)
+    for q in queries:
+        hits = cands.get(q.qid, [])
+        if not hits:
+            assert out[q.qid] == []
+            continue
+        qv = embed_texts(tok, model, [q.text], prefix="query: ", max_length=32)
+        pv = embed_texts(tok, model, [h.text for h in hits[:4]], prefix="passage: ", batch_size=4, max_length=32)
+        assert out[q.qid] == _assign_scores(q.qid, hits[:4], pv @ qv[0], hits[4:])
+    assert all(-1.0 <= h.score <= 1.0 for hits in out.values() for h in hits[:4])
+    with pytest.raises(ConfigError, match="cross-encoder options"):
+        BiEncoderReranker(None, _cfg(tiny_dir, quantize="int8"))
+    with pytest.raises(ConfigError, match="unknown reranker kind"):
+        Reranker(tiny_dir, kind="colbert")
+
+
 # --------------------------------------------------------------------------- templates
 def test_templates_and_max_length_explicit_then_card_then_default(tmp_path, tiny_dir):
     plain = tmp_path / "plain"
