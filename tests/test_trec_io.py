@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import hashlib
 import os
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from optical_rerank.data._hashes import KNOWN_FILES
 from optical_rerank.errors import InputFormatError
 from optical_rerank.trec_io import (atomic_write, read_corpus, read_qrels, read_run, read_topics, write_corpus,
                                     write_qrels, write_run, write_topics)
@@ -125,3 +128,13 @@ def test_run_round_trip_property(tmp_path_factory, data):
         assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
         assert hits == sorted(hits, key=lambda h: (-h.score, h.docid))
     os.unlink(p)
+
+
+def test_repository_topic_files_are_ours_and_valid():
+    """``topics/`` holds valid topic files we wrote, never a copy of a pinned upstream file."""
+    upstream = {sha for _size, sha in KNOWN_FILES.values()}
+    files = sorted((Path(__file__).resolve().parents[1] / "topics").glob("*.tsv"))
+    assert files
+    for f in files:
+        assert read_topics(f)
+        assert hashlib.sha256(f.read_bytes()).hexdigest() not in upstream, f
