@@ -41,7 +41,7 @@ from .types import Query
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything that determines a run; saved as ``<run>.config.json``."""
+    """Everything that determines a run; saved in ``<run>.pipeline.json``."""
 
     topics: str
     output: str

@@ -52,8 +52,7 @@ __all__ = [
     "candidate_hits", "load_cross_encoder",
 ]
 
-# Transitional aliases for callers not yet moved to the public names (bench, experiment).
-from ._base import _assign_scores  # noqa: E402,F401
+# Transitional aliases for callers not yet moved to the public names (bench/_rerank.py).
 from ._cross_encoder import _resolve_model  # noqa: E402,F401
 
 _load_hf = load_cross_encoder

@@ -25,9 +25,11 @@ Candidates
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from abc import ABCMeta, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -142,6 +144,36 @@ class Reranker(metaclass=_OpensModels):
         if kind is not None:
             cls.kind = kind
             Reranker._kinds[kind] = cls
+
+    def _configure(self, model_or_path: Any, config: RerankConfig | None) -> RerankConfig:
+        """Set :attr:`config` from the constructor's arguments and apply its ``threads``.
+
+        ``config`` defaults to ``RerankConfig(model=str(model_or_path))``; a path or name given
+        beside a config replaces its ``model``.
+        """
+        import torch  # heavy
+
+        if config is None:
+            if model_or_path is None or isinstance(model_or_path, tuple):
+                raise ConfigError(f"{type(self).__name__}: give a model path/name or a RerankConfig")
+            config = RerankConfig(model=str(model_or_path))
+        elif isinstance(model_or_path, (str, Path)) and str(model_or_path) != config.model:
+            config = dataclasses.replace(config, model=str(model_or_path))
+        self.config = config
+        if config.threads is not None:
+            torch.set_num_threads(config.threads)
+        return config
+
+    def _device(self) -> str:
+        """``config.device`` with ``"auto"`` resolved (CUDA when available and not quantizing)."""
+        import torch  # heavy
+
+        device = self.config.device
+        if device == "auto":
+            device = "cuda" if (self.config.quantize == "none" and torch.cuda.is_available()) else "cpu"
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ConfigError(f"device={device!r} but torch.cuda.is_available() is False")
+        return device
 
     @abstractmethod
     def score_pairs(self, queries: Sequence[str], passages: Sequence[str],

@@ -9,7 +9,6 @@ time, so a run's scores do not depend on which other queries are in it.
 """
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -45,27 +44,11 @@ class BiEncoderReranker(Reranker, kind="bi-encoder"):
                  config: RerankConfig | None = None):
         import torch  # heavy
 
-        if config is None:
-            if model_or_path is None or isinstance(model_or_path, tuple):
-                raise ConfigError("BiEncoderReranker: give a model path/name or a RerankConfig")
-            config = RerankConfig(model=str(model_or_path))
-        elif isinstance(model_or_path, (str, Path)) and str(model_or_path) != config.model:
-            config = dataclasses.replace(config, model=str(model_or_path))
-        if config.quantize != "none" or config.dtype != "fp32":
+        if config is not None and (config.quantize != "none" or config.dtype != "fp32"):
             raise ConfigError("BiEncoderReranker: quantize and dtype are cross-encoder options; keep 'none'/'fp32'")
-        self.config = config
-        if config.threads is not None:
-            torch.set_num_threads(config.threads)
-        if isinstance(model_or_path, tuple):
-            tokenizer, model = model_or_path
-        else:
-            tokenizer, model = load_encoder(config.model)
-        device = config.device
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise ConfigError(f"device={device!r} but torch.cuda.is_available() is False")
-        self.device = torch.device(device)
+        config = self._configure(model_or_path, config)
+        tokenizer, model = model_or_path if isinstance(model_or_path, tuple) else load_encoder(config.model)
+        self.device = torch.device(self._device())
         self.tokenizer = tokenizer
         self.model = model.eval().to(self.device)
 

@@ -19,7 +19,6 @@ path of :mod:`._fast_cpu` where it applies.
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import warnings
 from collections.abc import Mapping, Sequence
@@ -114,17 +113,7 @@ class CrossEncoderReranker(Reranker, kind="cross-encoder"):
                  config: RerankConfig | None = None):
         import torch  # heavy
 
-        if config is None:
-            if model_or_path is None or isinstance(model_or_path, tuple):
-                raise ConfigError("CrossEncoderReranker: give a model path/name or a RerankConfig")
-            config = RerankConfig(model=str(model_or_path))
-        elif isinstance(model_or_path, (str, Path)) and str(model_or_path) != config.model:
-            config = dataclasses.replace(config, model=str(model_or_path))
-        self.config = config
-
-        if config.threads is not None:
-            torch.set_num_threads(config.threads)
-
+        config = self._configure(model_or_path, config)
         self.missing_keys: list[str] = []
         if isinstance(model_or_path, tuple):
             if len(model_or_path) != 2:
@@ -154,11 +143,7 @@ class CrossEncoderReranker(Reranker, kind="cross-encoder"):
             raise ConfigError(f"max_length={config.max_length} leaves no room for text after {self.n_special} special tokens")
 
         # device / precision / quantization
-        device = config.device
-        if device == "auto":
-            device = "cuda" if (config.quantize == "none" and torch.cuda.is_available()) else "cpu"
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise ConfigError(f"device={device!r} but torch.cuda.is_available() is False")
+        device = self._device()
         dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[config.dtype]
         if device == "cpu" and dtype != torch.float32:
             logger.warning("dtype=%s requested but running on CPU; using fp32", config.dtype)
