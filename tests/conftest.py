@@ -1,4 +1,8 @@
-"""Shared fixtures. Tests run offline, on CPU, in minutes; the real data mirror is read in place."""
+"""Shared fixtures. Tests run offline, on CPU, in minutes; the real data mirror is read in place.
+
+Test helpers live beside this file: ``_tiny.make_tiny_bert`` builds a tiny random BERT
+cross-encoder offline (``from _tiny import make_tiny_bert``; pytest puts ``tests/`` on the path).
+"""
 from __future__ import annotations
 
 import os

@@ -14,7 +14,7 @@ from _tiny import make_tiny_bert
 
 from optical_rerank.bench import BenchResult, benchmark_rerank, build_parser, format_report, load_query_set, main
 from optical_rerank.bench._rerank import add_arguments
-from optical_rerank.rerank import CrossEncoderReranker, RerankConfig
+from optical_rerank.rerank import CrossEncoderReranker, RerankConfig, _fast_cpu
 
 WORDS = ("the city of berlin is the capital and the river runs by paris people live in the school with music "
          "water food and a document about what the query asks how it was for this passage").split()
@@ -185,9 +185,7 @@ def test_add_arguments_leaves_out_to_the_caller():
 
 
 def test_fast_path_dropped_when_self_check_fails(tiny, monkeypatch):
-    import optical_rerank.rerank as rerank_mod
-
-    monkeypatch.setattr(rerank_mod, "_FAST_CHECK_TOL", -1.0)
+    monkeypatch.setattr(_fast_cpu, "_FAST_CHECK_TOL", -1.0)
     r = CrossEncoderReranker(str(tiny), RerankConfig(model=str(tiny), max_length=128, device="cpu"))
     assert r._fast is None
     assert np.isfinite(r.score_pairs(["the city"], ["berlin is the capital"])).all()

@@ -32,8 +32,8 @@ the head (pooler + classifier) is initialised from ``--seed`` (as the reranker d
 complete model is written once to a temporary directory that both libraries load: the weights
 are identical, but the scores are untrained, so nDCG@10 then only says whether the scorers rank
 alike, not how good they are. Give a trained cross-encoder directory (e.g. a teacher from
-``python -m optical_rerank.teacher train``) with ``--model DIR`` for meaningful nDCG@10; its
-``teacher_config.json`` templates are used when present.
+``python -m optical_rerank.teacher train``) with ``--model DIR`` for meaningful nDCG@10; the
+templates its card records are used when present.
 """
 from __future__ import annotations
 
@@ -55,7 +55,9 @@ import numpy as np
 from ..data import prepare
 from ..errors import ConfigError, InputFormatError
 from ..evaluate import evaluate_run, output_name
+from ..models import resolve_model
 from ..paths import cache_dir
+from ..rerank import E5_TEMPLATES, CrossEncoderReranker, RerankConfig, load_cross_encoder, model_card, render_template
 from ..trec_io import read_corpus, read_qrels, read_run, read_topics
 from ..types import Hit, Query
 
@@ -63,7 +65,6 @@ __all__ = ["QuerySet", "BenchResult", "default_data_dir", "load_query_set", "ben
            "add_arguments", "report"]
 
 DEFAULT_MODEL = "e5-small-multilingual"
-E5_TEMPLATES = ("query: {text}", "passage: {text}")
 FP32_TOL = 1e-4
 NDCG_TOL = 0.005
 GOAL_SPEEDUP = 2.0
@@ -234,17 +235,12 @@ class BenchResult:
 
 
 # --------------------------------------------------------------------------- helpers
-def _templates_for(model_dir: Path) -> tuple[str, str] | None:
-    """The templates recorded in a trained teacher's ``teacher_config.json``, if any."""
-    p = model_dir / "teacher_config.json"
-    if not p.is_file():
-        return None
-    try:
-        obj = json.loads(p.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        return None
-    q, d = obj.get("query_template"), obj.get("passage_template")
-    return (q, d) if isinstance(q, str) and isinstance(d, str) else None
+def _card_templates(model_dir: Path) -> tuple[str, str]:
+    """The templates the model's card records (teacher or student), else E5's."""
+    card = model_card(model_dir)
+    if card.query_template and card.passage_template:
+        return card.query_template, card.passage_template
+    return E5_TEMPLATES
 
 
 def _materialize(model: str, seed: int, tmp_root: str) -> tuple[Path, Path, bool]:
@@ -256,13 +252,11 @@ def _materialize(model: str, seed: int, tmp_root: str) -> tuple[Path, Path, bool
     """
     from transformers.utils import logging as hf_logging  # heavy
 
-    from ..rerank import _load_hf, _resolve_model  # heavy
-
-    src = _resolve_model(model)
+    src = resolve_model(model)
     level = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the "MISSING keys" load report: expected here, and reported by us
     try:
-        tokenizer, hf_model, missing = _load_hf(src, head_seed=seed)
+        tokenizer, hf_model, missing = load_cross_encoder(src, head_seed=seed)
     finally:
         hf_logging.set_verbosity(level)
     if not missing:
@@ -334,7 +328,7 @@ def benchmark_rerank(query_set: QuerySet, model: str = DEFAULT_MODEL, *, max_len
         is restored afterwards either way).
     seed : head initialisation seed for a headless backbone.
     templates : ``(query, passage)`` templates (``"{text}"`` once each), applied to the texts
-        given to both libraries; ``None``: the model's ``teacher_config.json`` templates, else
+        given to both libraries; ``None``: the templates the model's card records, else
         E5's ``("query: {text}", "passage: {text}")``.
     int8 : also time ours with ``quantize="int8"`` (otherwise its entries are NaN).
     log : progress messages (e.g. ``print`` to stderr); ``None``: silent.
@@ -366,7 +360,6 @@ def _benchmark(query_set: QuerySet, raw_q: list[str], raw_p: list[str], where: l
     import torch  # heavy
     from sentence_transformers import CrossEncoder  # heavy
 
-    from ..rerank import CrossEncoderReranker, RerankConfig, _render  # heavy
 
     torch.set_num_threads(threads)
     t_load = time.perf_counter()
@@ -374,7 +367,7 @@ def _benchmark(query_set: QuerySet, raw_q: list[str], raw_p: list[str], where: l
         say(f"preparing model {model} ...")
         model_dir, source_dir, trained = _materialize(model, seed, tmp)
         if templates is None:
-            templates = _templates_for(model_dir) or E5_TEMPLATES
+            templates = _card_templates(model_dir)
         qt, pt = templates
         base = RerankConfig(model=str(model_dir), max_length=max_length, batch_size=batch_size,
                             query_template=qt, passage_template=pt, threads=threads, device="cpu",
@@ -388,7 +381,7 @@ def _benchmark(query_set: QuerySet, raw_q: list[str], raw_p: list[str], where: l
         torch.set_num_threads(threads)  # nothing above may have changed it
     load_seconds = time.perf_counter() - t_load
 
-    st_pairs = [(_render(qt, q), _render(pt, p)) for q, p in zip(raw_q, raw_p)]
+    st_pairs = [(render_template(qt, q), render_template(pt, p)) for q, p in zip(raw_q, raw_p)]
     tok = ours["fp32"].tokenizer
     lengths = [len(ids) for ids in tok([a for a, _ in st_pairs], [b for _, b in st_pairs])["input_ids"]]
 
