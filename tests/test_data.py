@@ -30,6 +30,7 @@ from optical_rerank.data import (
     write_bitext,
 )
 from optical_rerank.data._hashes import KNOWN_FILES
+from optical_rerank.data.afriqa import afriqa_corpus, afriqa_file, afriqa_languages, afriqa_topic_files
 from optical_rerank.data.bitext import build_bitext, dedup_pairs, read_ciral_topics
 from optical_rerank.data.commands import main
 from optical_rerank.data.fetch import OFFLINE_ENV, RAW_BASE_ENV, Fetcher, cache_path, file_status
@@ -38,6 +39,7 @@ from optical_rerank.data.languages import (
     NTREX_LANGUAGES,
     SIB200_LANGUAGES,
     TATOEBA_LANGUAGES,
+    iso639_1,
     languages_of,
     source_language_codes,
 )
@@ -285,6 +287,31 @@ def test_afriqa_outputs_are_consistent(sets):
     texts = [d.contents for d in read_corpus(root / "corpus/en/corpus.jsonl")]
     assert all(t.strip() for t in texts) and len({" ".join(t.split()) for t in texts}) == len(texts)
     assert {f["sha256_status"] for f in card["files"]} == {"pinned"}
+
+
+def test_afriqa_file_helpers_name_the_prepared_files(sets):
+    root, card = sets["afriqa"].out_dir, sets["afriqa"].card
+    for key, entry in card["outputs"]["qrels"].items():
+        lang, split = key.split(".")
+        assert afriqa_file(root, lang, split, "qrels") == root / entry["path"]
+        for kind in ("native", "translated"):
+            assert afriqa_file(root, lang, split, kind) == root / card["outputs"]["topics"][f"{key}.{kind}"]["path"]
+    assert afriqa_corpus(root) == root / card["outputs"]["corpora"]["en"]["path"]
+    assert afriqa_corpus(root, "fr") == root / card["outputs"]["corpora"]["fr"]["path"]
+    test_langs = afriqa_languages(root, "test")
+    assert test_langs == sorted({k.split(".")[0] for k in card["outputs"]["qrels"] if k.endswith(".test")},
+                                key=list(AFRIQA_LANGUAGES).index)
+    assert "fon" in test_langs and "fon" not in afriqa_languages(root, "test", pivot="en")
+    assert "wol" not in test_langs and "swa" not in afriqa_languages(root, "train")
+    assert afriqa_topic_files(root, "test") == sorted((root / "topics").glob("afriqa.*.test.*.tsv"))
+    with pytest.raises(ConfigError, match="unknown AfriQA file kind"):
+        afriqa_file(root, "hau", "test", "gold")
+
+
+def test_iso639_1_covers_every_spelling():
+    assert [iso639_1(c) for c in ("sw", "swa", "swh", "swh_Latn", "SWA")] == ["sw"] * 5
+    assert iso639_1("nob") == "no" and iso639_1("kur") == "ku" and iso639_1("ger") == "de"
+    assert iso639_1("bem") is None and iso639_1("xx") is None
 
 
 # --------------------------------------------------------------------------- XQuAD-R

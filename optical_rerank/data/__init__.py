@@ -26,7 +26,8 @@ from .bitext import BitextPair, build_bitext, read_bitext, write_bitext
 from .fetch import FetchedFile, Fetcher, MissingDataError, fetch, file_status
 from .languages import LANGUAGES, Language, resolve_language
 from .leakage import LeakageGuard, LeakageReport, filter_leakage, normalize_text
-from .prepare import SET_NAMES, PreparedSet, prepare
+from .card import PreparedSet
+from .prepare import SET_NAMES, prepare
 from .registry import SOURCES, DataFile, Source
 
 __all__ = [

@@ -11,6 +11,10 @@ Output (``prepare afriqa --out DIR``)::
     DIR/qrels/afriqa.<lang>.<split>.qrels           the annotated gold passage, relevance 1
     DIR/card.json
 
+:func:`afriqa_file`, :func:`afriqa_corpus`, :func:`afriqa_topic_files` and
+:func:`afriqa_languages` name these files for the code that reads a prepared set (nothing
+outside :mod:`optical_rerank.data` spells the file names).
+
 Query ids are ``<lang>-<split>-<AfriQA id>`` (unique across languages and splits); passage ids
 are ``afriqa-<pivot>-<first 16 hex of sha256(whitespace-normalised text)>``, stable whatever
 languages are built. Topics hold only questions that have a non-empty gold passage, so every
@@ -24,11 +28,11 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..errors import ConfigError, InputFormatError
-from ..trec_io import write_corpus, write_qrels, write_topics
+from ..trec_io import read_jsonl, write_corpus, write_qrels, write_topics
 from ..types import Document, Query
-from .fetch import Fetcher, iter_json_lines
+from .fetch import Fetcher
 from .languages import AFRIQA_LANGUAGES, resolve_language
-from .prepare import PreparedSet, make_card, split_list, staged_output, write_card
+from .card import PreparedSet, make_card, split_list, staged_output, write_card
 from .registry import (
     AFRIQA,
     AFRIQA_SPLIT_COUNTS,
@@ -37,6 +41,51 @@ from .registry import (
     afriqa_has_gold,
     afriqa_queries,
 )
+
+
+#: The kinds of per-language file of a prepared set: two topic files and the qrels.
+AFRIQA_FILE_KINDS = ("native", "translated", "qrels")
+
+
+def _relpath(lang: str, split: str, kind: str) -> str:
+    if kind == "qrels":
+        return f"qrels/afriqa.{lang}.{split}.qrels"
+    if kind in ("native", "translated"):
+        return f"topics/afriqa.{lang}.{split}.{kind}.tsv"
+    raise ConfigError(f"unknown AfriQA file kind {kind!r}; choose from {', '.join(AFRIQA_FILE_KINDS)}")
+
+
+def _corpus_relpath(pivot: str) -> str:
+    return f"corpus/{pivot}/corpus.jsonl"
+
+
+def afriqa_file(root: str | Path, lang: str, split: str, kind: str) -> Path:
+    """A per-language file of the prepared AfriQA set in ``root`` (it need not exist).
+
+    ``kind`` is ``"native"`` (the questions as written), ``"translated"`` (their human
+    translation into the pivot language) or ``"qrels"``.
+    """
+    return Path(root) / _relpath(lang, split, kind)
+
+
+def afriqa_corpus(root: str | Path, pivot: str = "en") -> Path:
+    """The corpus of gold passages in the ``pivot`` language (``en`` or ``fr``) of the set in ``root``."""
+    return Path(root) / _corpus_relpath(pivot)
+
+
+def afriqa_topic_files(root: str | Path, split: str) -> list[Path]:
+    """Every topic file (native and translated, all languages) of ``split`` present in ``root``, sorted."""
+    return sorted((Path(root) / "topics").glob(f"afriqa.*.{split}.*.tsv"))
+
+
+def afriqa_languages(root: str | Path, split: str, *, pivot: str | None = None) -> list[str]:
+    """The AfriQA languages whose ``split`` topics (native and translated) and qrels are in ``root``.
+
+    In AfriQA's order; ``pivot`` (``"en"``/``"fr"``) keeps only the languages translated into it.
+    """
+    return [lang for lang, (_name, piv) in AFRIQA_LANGUAGES.items()
+            if (pivot is None or piv == pivot)
+            and all(afriqa_file(root, lang, split, kind).is_file() for kind in AFRIQA_FILE_KINDS)]
 
 
 def _clean(value: object) -> str:
@@ -53,7 +102,7 @@ def passage_id(pivot: str, text: str) -> str:
 def read_afriqa_queries(path: Path) -> dict[str, dict]:
     """``{id: row}`` of an AfriQA queries file; ids as strings; duplicates are errors."""
     out: dict[str, dict] = {}
-    for lineno, row in iter_json_lines(path):
+    for lineno, row in read_jsonl(path):
         if "id" not in row:
             raise InputFormatError(path, lineno, 'missing field "id"')
         qid = str(row["id"])
@@ -130,7 +179,7 @@ def prepare_afriqa(out_dir: str | Path, *, langs: Iterable[str] | str | None = N
             seen: dict[str, int] = {}
             empty_passage = empty_question = 0
             gold_rows = 0
-            for lineno, row in iter_json_lines(gpath):
+            for lineno, row in read_jsonl(gpath):
                 gold_rows += 1
                 if "id" not in row:
                     raise InputFormatError(gpath, lineno, 'missing field "id"')
@@ -176,22 +225,24 @@ def prepare_afriqa(out_dir: str | Path, *, langs: Iterable[str] | str | None = N
     with staged_output(out_dir) as tmp:
         outputs: dict[str, object] = {"corpora": {}, "topics": {}, "qrels": {}}
         for pivot, docs in sorted(corpora.items()):
-            rel = f"corpus/{pivot}/corpus.jsonl"
+            rel = _corpus_relpath(pivot)
             write_corpus(tmp / rel, sorted(docs.values(), key=lambda d: d.docid))
             outputs["corpora"][pivot] = {"path": rel, "documents": len(docs)}
         for key, (native, translated) in topics_out.items():
             lang = key.split(".")[0]
+            split = key.split(".")[1]
+            corpus_rel = _corpus_relpath(AFRIQA_LANGUAGES[lang][1])
             for kind, queries in (("native", native), ("translated", translated)):
-                rel = f"topics/afriqa.{key}.{kind}.tsv"
+                rel = _relpath(lang, split, kind)
                 write_topics(tmp / rel, queries)
                 outputs["topics"][f"{key}.{kind}"] = {
                     "path": rel, "queries": len(queries),
                     "language": lang if kind == "native" else AFRIQA_LANGUAGES[lang][1],
-                    "corpus": f"corpus/{AFRIQA_LANGUAGES[lang][1]}/corpus.jsonl"}
-            rel = f"qrels/afriqa.{key}.qrels"
+                    "corpus": corpus_rel}
+            rel = _relpath(lang, split, "qrels")
             write_qrels(tmp / rel, qrels_out[key])
             outputs["qrels"][key] = {"path": rel, "judgements": sum(len(v) for v in qrels_out[key].values()),
-                                     "corpus": f"corpus/{AFRIQA_LANGUAGES[lang][1]}/corpus.jsonl"}
+                                     "corpus": corpus_rel}
         notes = [
             "Pivot language: English for bem hau ibo kin swa twi yor zul, French for fon and wol; "
             "French passages are in corpus/fr, never mixed with the English corpus.",
@@ -199,7 +250,7 @@ def prepare_afriqa(out_dir: str | Path, *, langs: Iterable[str] | str | None = N
             "Other passages of the corpus are unjudged, not known to be non-relevant.",
             "Upstream has no gold passages for swa train/dev, yor dev and any wol split: those "
             "splits have no topics or qrels here (their questions are counted under counts.per_split).",
-            "Split policy (DESIGN.md section 3): train for training, dev for every choice, test for "
+            "Split policy: train for training, dev for every choice, test for "
             "reporting only; the bitext builder always removes AfriQA test questions.",
             "Corpus = the gold passages only (a reranking / small-pool retrieval set); for open "
             "retrieval use the AfriQA Wikipedia dumps (masakhane_wiki_100 on Hugging Face).",

@@ -21,7 +21,7 @@ an empty side (after :func:`~.leakage.normalize_text`) is dropped; duplicates ar
 after normalisation of both sides; then the leakage guard drops every pair whose foreign or
 English side equals an evaluation query. The guard always holds the AfriQA **test** questions
 (native and English) of **every** AfriQA language, the AfriQA **dev** questions unless dev is
-used for training (DESIGN.md §3: dev is for choices), and the queries of every ``exclude_topics``
+used for training (the split policy: dev is for choices), and the queries of every ``exclude_topics``
 file.
 
 Output (``prepare bitext --lang L --out DIR``)::
@@ -42,7 +42,7 @@ from ..trec_io import atomic_write, iter_lines
 from .fetch import Fetcher, read_text_lines
 from .languages import AFRIQA_LANGUAGES, Language, resolve_language
 from .leakage import LeakageGuard, LeakageReport, normalize_text
-from .prepare import PreparedSet, make_card, split_list, staged_output, write_card
+from .card import PreparedSet, make_card, split_list, staged_output, write_card
 from .registry import (
     AFRIQA,
     AFRIQA_SPLITS,

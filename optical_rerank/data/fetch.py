@@ -41,13 +41,14 @@ import os
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DataSourceError, InputFormatError
 from ..paths import CACHE_ENV, MIRROR_ENV, cache_dir, mirror_dir
-from ..trec_io import iter_lines, read_jsonl, write_text_atomic
+from ..files import sha256_file as _sha256_file
+from ..files import write_text_atomic
+from ..trec_io import iter_lines
 from .registry import RAW_URL, DataFile
 
 OFFLINE_ENV = "OPTICAL_RERANK_OFFLINE"
@@ -120,11 +121,7 @@ def sha256_file(path: str | Path) -> str:
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
     if key in _HASH_MEMO:
         return _HASH_MEMO[key]
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(_CHUNK), b""):
-            h.update(chunk)
-    digest = h.hexdigest()
+    digest = _sha256_file(path)
     _HASH_MEMO[key] = digest
     return digest
 
@@ -272,11 +269,6 @@ def read_json_file(path: str | Path) -> object:
         raise InputFormatError(path, exc.lineno, f"invalid JSON: {exc.msg} (column {exc.colno})") from None
     except UnicodeDecodeError as exc:
         raise InputFormatError(path, None, f"invalid UTF-8 at byte {exc.start}") from None
-
-
-def iter_json_lines(path: str | Path) -> Iterator[tuple[int, dict]]:
-    """``(line_number, object)`` for each non-blank line of a JSON-lines file."""
-    return read_jsonl(path)
 
 
 # --------------------------------------------------------------------------- bookkeeping

@@ -22,7 +22,7 @@ from ..trec_io import read_qrels, read_run, read_topics, write_corpus, write_qre
 from ..types import Document, Query
 from .fetch import Fetcher, read_json_file
 from .leakage import normalize_text
-from .prepare import PreparedSet, make_card, staged_output, write_card
+from .card import PreparedSet, make_card, staged_output, write_card
 from .registry import RANK_LLM, TREC_DL, trec_dl_files
 
 
