@@ -51,9 +51,3 @@ __all__ = [
     "E5_TEMPLATES", "PLAIN_TEMPLATES", "DEFAULT_MAX_LENGTH", "TEACHER_CARD", "DISTILL_CARD",
     "candidate_hits", "load_cross_encoder",
 ]
-
-# Transitional aliases for callers not yet moved to the public names (bench/_rerank.py).
-from ._cross_encoder import _resolve_model  # noqa: E402,F401
-
-_load_hf = load_cross_encoder
-_render = render_template
