@@ -1,9 +1,7 @@
 """Exceptions raised by optical_rerank. Every user-facing error is one of these."""
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 
 class OpticalRerankError(Exception):
@@ -47,9 +45,3 @@ class JavaSetupError(OpticalRerankError):
 class NumericalError(OpticalRerankError, FloatingPointError):
     """NaN or Inf detected in a computation; the message names the batch and the knob to turn."""
 
-
-def config_fields(cls: type, obj: object, required: Sequence[str] = ()) -> dict[str, Any]:
-    """Compatibility alias of :func:`optical_rerank.config.config_fields` (use ``config.from_dict``)."""
-    from .config import config_fields as checked  # cycle: config imports this module
-
-    return checked(cls, obj, required)

@@ -31,7 +31,7 @@ from ..errors import ConfigError, InputFormatError
 from ..trec_io import read_jsonl, write_corpus, write_qrels, write_topics
 from ..types import Document, Query
 from .fetch import Fetcher
-from .languages import AFRIQA_LANGUAGES, resolve_language
+from .languages import AFRIQA_LANGUAGES, pick_languages
 from .card import PreparedSet, make_card, split_list, staged_output, write_card
 from .registry import (
     AFRIQA,
@@ -112,19 +112,6 @@ def read_afriqa_queries(path: Path) -> dict[str, dict]:
     return out
 
 
-def _resolve_langs(langs: Iterable[str] | None) -> list[str]:
-    if langs is None:
-        return list(AFRIQA_LANGUAGES)
-    out = []
-    for item in langs:
-        code = item if item in AFRIQA_LANGUAGES else resolve_language(item).code("afriqa")
-        if code is None:
-            raise ConfigError(f"AfriQA has no language {item!r}; it has {', '.join(AFRIQA_LANGUAGES)}")
-        if code not in out:
-            out.append(code)
-    return out
-
-
 def prepare_afriqa(out_dir: str | Path, *, langs: Iterable[str] | str | None = None,
                    splits: Iterable[str] | str | None = None, skip_missing: bool = False) -> PreparedSet:
     """Build the AfriQA retrieval set (see the module docstring for the layout).
@@ -137,7 +124,7 @@ def prepare_afriqa(out_dir: str | Path, *, langs: Iterable[str] | str | None = N
     skip_missing : skip (and report in the card) files that upstream has but that are neither
         mirrored nor cached and cannot be downloaded, instead of failing.
     """
-    lang_list = _resolve_langs(split_list(langs))
+    lang_list = pick_languages(split_list(langs), list(AFRIQA_LANGUAGES), "afriqa", "AfriQA")
     split_sel = split_list(splits) or list(AFRIQA_SPLITS)
     for s in split_sel:
         if s not in AFRIQA_SPLITS:

@@ -23,7 +23,7 @@ maps all of them to one *key* per language:
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -334,6 +334,24 @@ def source_language_codes(source: str, requested: Iterable[str] | None) -> list[
             if code is None:
                 raise ConfigError(f"{source} has no {item!r} ({lang.name or lang.key}); it has: "
                                   f"{', '.join(all_codes)}")
+        if code not in out:
+            out.append(code)
+    return out
+
+
+def pick_languages(requested: Iterable[str] | None, codes: Sequence[str], source: str, label: str) -> list[str]:
+    """The ``requested`` languages (any spelling) as ``source`` codes among ``codes``, in order, once each.
+
+    ``None`` means all ``codes``. A language outside ``codes`` is a :class:`ConfigError`
+    (``"<label> has no language 'x'; it has ..."``).
+    """
+    if requested is None:
+        return list(codes)
+    out: list[str] = []
+    for item in requested:
+        code = item if item in codes else resolve_language(item).code(source)
+        if code is None or code not in codes:
+            raise ConfigError(f"{label} has no language {item!r}; it has {', '.join(codes)}")
         if code not in out:
             out.append(code)
     return out

