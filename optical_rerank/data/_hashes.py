@@ -1,8 +1,8 @@
 """sha256 and size of every file of the pinned upstream commits that the project knows.
 
 Public metadata, not data: one row per file, ``(repo, commit, path): (bytes, sha256)``. Generated once
-from the ``MANIFEST.tsv`` of the project data mirror (see ``shared/data/README.md``); a file that is
-not listed here is accepted with the sha256 recorded on its first download (see :mod:`.fetch`).
+from the ``MANIFEST.tsv`` of the project data mirror (``$OPTICAL_RERANK_MIRROR/MANIFEST.tsv``); a file
+that is not listed here is accepted with the sha256 recorded on its first download (see :mod:`.fetch`).
 """
 from __future__ import annotations
 
