@@ -40,6 +40,6 @@ def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | N
 
 def console_main() -> int:
     """The ``optical-rerank`` console script: ``python -m optical_rerank.run`` through :func:`run_cli`."""
-    from .run import main  # heavy: the reranking stack loads only when the command runs
+    from .run import main  # cycle: run imports this module
 
     return run_cli(main, prog="optical-rerank")

@@ -12,7 +12,14 @@ Sources and files
     :mod:`.languages` — :func:`resolve_language`, :data:`LANGUAGES` (every language of every
     source, with each source's code).
 Sets
-    :func:`prepare` (``afriqa``, ``xquad-r``, ``ntrex-doc``, ``dl19``, ``dl20``, ``bitext``).
+    :func:`prepare` (one of :data:`SET_NAMES`: ``afriqa``, ``xquad-r``, ``ntrex-doc``, ``dl19``,
+    ``dl20``, ``bitext``, ...; the builders are listed in :data:`.prepare.BUILDERS`);
+    :mod:`.card` — :class:`PreparedSet` and the ``card.json`` every set carries;
+    :mod:`.afriqa` — the file names of a prepared AfriQA set (:func:`~.afriqa.afriqa_file`,
+    :func:`~.afriqa.afriqa_corpus`, :func:`~.afriqa.afriqa_languages`, :func:`~.afriqa.afriqa_topic_files`).
+Languages
+    :mod:`.languages` also maps any spelling to ISO 639-1 (:func:`~.languages.iso639_1`, used by the
+    first stage's analyzers) and picks a source's codes (:func:`~.languages.pick_languages`).
 Bitext and leakage
     :class:`BitextPair`, :func:`read_bitext`, :func:`write_bitext`, :func:`build_bitext`;
     :func:`normalize_text`, :class:`LeakageGuard`, :func:`filter_leakage`.

@@ -30,9 +30,9 @@ from pathlib import Path
 from ..errors import ConfigError, InputFormatError
 from ..trec_io import read_jsonl, write_corpus, write_qrels, write_topics
 from ..types import Document, Query
+from .card import PreparedSet, make_card, split_list, staged_output, write_card
 from .fetch import Fetcher
 from .languages import AFRIQA_LANGUAGES, pick_languages
-from .card import PreparedSet, make_card, split_list, staged_output, write_card
 from .registry import (
     AFRIQA,
     AFRIQA_SPLIT_COUNTS,

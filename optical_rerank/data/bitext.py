@@ -38,11 +38,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ConfigError, InputFormatError
-from ..trec_io import atomic_write, iter_lines
+from ..files import atomic_write
+from ..trec_io import iter_lines
+from .afriqa import read_afriqa_queries
+from .card import PreparedSet, make_card, split_list, staged_output, write_card
 from .fetch import Fetcher, read_text_lines
 from .languages import AFRIQA_LANGUAGES, Language, resolve_language
 from .leakage import LeakageGuard, LeakageReport, normalize_text
-from .card import PreparedSet, make_card, split_list, staged_output, write_card
 from .registry import (
     AFRIQA,
     AFRIQA_SPLITS,
@@ -216,8 +218,6 @@ def tatoeba_pairs(code: str, fetcher: Fetcher) -> list[BitextPair] | None:
 
 def afriqa_pairs(code: str, splits: Sequence[str], fetcher: Fetcher) -> list[BitextPair] | None:
     """AfriQA questions ↔ their human English translations for ``splits`` (never ``test``)."""
-    from .afriqa import read_afriqa_queries
-
     if "test" in splits:
         raise ConfigError("AfriQA test questions are evaluation data and never go into bitext")
     pairs: list[BitextPair] = []
@@ -281,8 +281,6 @@ def afriqa_guard_texts(splits: Sequence[str], fetcher: Fetcher) -> tuple[list[st
     Returns ``(texts, missing_urls)``; a missing file raises unless the fetcher skips missing
     files, in which case its URL is returned in ``missing_urls``.
     """
-    from .afriqa import read_afriqa_queries
-
     texts: list[str] = []
     missing: list[str] = []
     for lang in AFRIQA_LANGUAGES:

@@ -28,9 +28,9 @@ from pathlib import Path
 from ..errors import InputFormatError
 from ..trec_io import write_corpus, write_qrels, write_topics
 from ..types import Document, Query
+from .card import PreparedSet, make_card, split_list, staged_output, write_card
 from .fetch import Fetcher, read_text_lines
 from .languages import source_language_codes
-from .card import PreparedSet, make_card, split_list, staged_output, write_card
 from .registry import (
     NTREX,
     NTREX_CODES,

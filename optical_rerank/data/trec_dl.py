@@ -20,9 +20,9 @@ from pathlib import Path
 from ..errors import InputFormatError
 from ..trec_io import read_qrels, read_run, read_topics, write_corpus, write_qrels, write_run, write_topics
 from ..types import Document, Query
+from .card import PreparedSet, make_card, staged_output, write_card
 from .fetch import Fetcher, read_json_file
 from .leakage import normalize_text
-from .card import PreparedSet, make_card, staged_output, write_card
 from .registry import RANK_LLM, TREC_DL, trec_dl_files
 
 

@@ -28,9 +28,9 @@ from pathlib import Path
 from ..errors import InputFormatError
 from ..trec_io import write_corpus, write_qrels, write_topics
 from ..types import Document, Query
+from .card import PreparedSet, make_card, split_list, staged_output, write_card
 from .fetch import Fetcher, read_json_file
 from .languages import XQUAD_LANGUAGES, pick_languages
-from .card import PreparedSet, make_card, split_list, staged_output, write_card
 from .registry import XQUAD, XQUAD_PARAGRAPHS, XQUAD_QUESTIONS, XQUAD_R, xquad_file, xquad_r_file
 
 #: Question languages: the 11 of XQuAD-R plus Romanian (from XQuAD) = the 12 of XQuAD.
