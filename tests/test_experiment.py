@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import yaml
@@ -39,6 +41,53 @@ def test_config_errors(tmp_path):
     p.write_text("name: [x\n")
     with pytest.raises(ConfigError, match="invalid YAML"):
         ExperimentConfig.load(p)
+
+
+def test_typos_and_bad_values_fail_at_load_naming_the_key(tmp_path):
+    """Every block goes through its stage config's checked from_dict before anything trains."""
+    p = tmp_path / "c.yaml"
+    cases = [
+        ("students: {optical: {method: ot, stepz: 10}}", r"students\.optical: DistillConfig: unknown field.*stepz"),
+        ("students: {optical: {method: ot, reg: -1}}", r"students\.optical: DistillConfig: reg"),
+        ("students: {optical: {method: ot, context_k: 0}}", r"students\.optical\.context_k"),
+        ("students: {optical: {method: ot, output: x}}", r"students\.optical\.output is set by the experiment"),
+        ("teacher: {losss: bce}", r"teacher: TeacherConfig: unknown field.*losss"),
+        ("teacher: {loss: nope}", r"teacher: TeacherConfig: loss"),
+        ("depth: 0", r"depth must be an integer >= 1"),
+        ("depth: ten", r"depth must be an integer >= 1"),
+        ("seed: -1", r"seed must be an integer >= 0"),
+        ("max_queries_per_language: 2.5", r"max_queries_per_language"),
+        ("bm25: {k1: fast}", r"bm25\.k1"),
+        ("bm25: {k1: 0.9, b: 2}", r"bm25\.b"),
+        ("bm25: {k: 1}", r"bm25 has unknown keys"),
+        ("rerank: {max_lenght: 64}", r"rerank: RerankConfig: unknown field.*max_lenght"),
+        ("candidates: both", r"candidates"),
+        ("afriqa: {languages: [hau], splits: test}", r"afriqa has unknown keys.*splits"),
+        ("afriqa: {languages: [hau], split: val}", r"afriqa\.split"),
+        ("ntrex: {languages: hau}", r"ntrex\.languages"),
+        ("dl19: {systems: [nope]}", r"dl19\.systems: unknown systems"),
+        ("bitext: {language: [hau]}", r"bitext has unknown keys"),
+        ("baseline_for_tests: [optical-l4]", r"baseline_for_tests: unknown systems"),
+    ]
+    for body, match in cases:
+        p.write_text(f"name: x\n{body}\n")
+        with pytest.raises(ConfigError, match=match):
+            ExperimentConfig.load(p)
+    with pytest.raises(ConfigError, match="depth"):  # overrides are checked too
+        replace(ExperimentConfig(name="x"), depth=0)
+    # the committed experiment configs load
+    for name in ("afriqa", "afriqa-dev", "afriqa-dev-score", "demo"):
+        assert ExperimentConfig.load(Path(__file__).resolve().parents[1] / "configs" / f"{name}.yaml").name
+
+
+def test_cli_reports_a_config_typo_in_one_line(tmp_path, capsys):
+    from optical_rerank.cli import run_cli
+
+    p = tmp_path / "c.yaml"
+    p.write_text("name: x\nstudents: {optical: {method: ot, layerz: [12]}}\n")
+    assert run_cli(main, [str(p)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "students.optical" in err and "layerz" in err
 
 
 def test_experiment_end_to_end_tiny(tmp_path, mirror, capsys):

@@ -13,19 +13,18 @@ from typing import Any
 from ..config import from_dict as config_from_dict
 from ..errors import ConfigError, InputFormatError
 from ..files import sha256_file, sha256_json
+from ..rerank import E5_TEMPLATES, PLAIN_TEMPLATES, TEACHER_CARD, is_e5_name
 
 DEFAULT_BACKBONE = "e5-small-multilingual"
 LOSSES = ("bce", "mnrl", "cmnrl", "listnet", "lambda")
 DATA_SOURCES = ("afriqa", "triples", "qrels")
 SAMPLING = ("top", "sample")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-TEACHER_CONFIG = "teacher_config.json"
+TEACHER_CONFIG = TEACHER_CARD
 #: Parameters of the sequence-classification head (BERT/XLM-R pooler and classifier).
 HEAD_PATTERN = r"(^|\.)(classifier|pooler)\."
 CHECKPOINT_DIR = "checkpoints"
 FORMAT = "optical_rerank.teacher/1"
-E5_TEMPLATES = ("query: {text}", "passage: {text}")
-PLAIN_TEMPLATES = ("{text}", "{text}")
 #: Fields that change how training runs, not what it produces (left out of the cache key).
 RUNTIME_FIELDS = frozenset({"save_steps", "logging_steps", "device", "threads", "keep_checkpoints", "show_progress"})
 
@@ -200,7 +199,7 @@ class TeacherConfig:
     # ---- templates
     def templates(self) -> tuple[str, str]:
         """The (query, passage) templates this teacher is trained and must be scored with."""
-        auto = E5_TEMPLATES if _is_e5(self.backbone) else PLAIN_TEMPLATES
+        auto = E5_TEMPLATES if is_e5_name(self.backbone) else PLAIN_TEMPLATES
         return (self.query_template or auto[0], self.passage_template or auto[1])
 
     # ---- serialisation
@@ -226,11 +225,6 @@ class TeacherConfig:
     def fingerprint(self) -> str:
         """sha256 of :meth:`identity` and of the contents of every input file it names."""
         return sha256_json({"config": self.identity(), "inputs": _input_fingerprints(self)})
-
-
-def _is_e5(backbone: str) -> bool:
-    name = backbone.strip().rstrip("/").lower()
-    return name == DEFAULT_BACKBONE or "e5" in Path(name).name.split("-")
 
 
 def _input_fingerprints(cfg: TeacherConfig) -> dict[str, str | None]:

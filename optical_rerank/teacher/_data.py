@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data import prepare
+from ..data.afriqa import afriqa_corpus, afriqa_file, afriqa_topic_files
 from ..data.languages import AFRIQA_LANGUAGES
 from ..data.leakage import LeakageGuard, normalize_text
 from ..errors import ConfigError, InputFormatError
@@ -20,7 +21,7 @@ from ..types import Query
 from ._config import SAMPLING, TeacherConfig, _log
 
 #: AfriQA languages whose pivot (translation and passage) language is English.
-AFRIQA_ENGLISH = ("bem", "hau", "ibo", "kin", "swa", "twi", "yor", "zul")
+AFRIQA_ENGLISH = tuple(lang for lang, (_name, pivot) in AFRIQA_LANGUAGES.items() if pivot == "en")
 
 @dataclass(frozen=True)
 class TrainExample:
@@ -136,22 +137,6 @@ def bm25_index_for(corpus: str | Path, language: str = "en") -> Path:
     return index_dir
 
 
-def _afriqa_file(root: Path, lang: str, split: str, kind: str) -> Path:
-    return root / "topics" / f"afriqa.{lang}.{split}.{kind}.tsv"
-
-
-def _afriqa_qrels(root: Path, lang: str, split: str) -> Path:
-    return root / "qrels" / f"afriqa.{lang}.{split}.qrels"
-
-
-def _afriqa_corpus(root: Path) -> Path:
-    return root / "corpus" / "en" / "corpus.jsonl"
-
-
-def _afriqa_split_topics(root: Path, split: str) -> list[Path]:
-    return sorted((root / "topics").glob(f"afriqa.*.{split}.*.tsv"))
-
-
 def _afriqa_langs(root: Path, requested: Sequence[str], split: str) -> list[str]:
     """English-pivot languages with ``split`` topics in the prepared set (validated against ``requested``)."""
     for lang in requested:
@@ -161,13 +146,13 @@ def _afriqa_langs(root: Path, requested: Sequence[str], split: str) -> list[str]
             raise ConfigError(f"AfriQA {lang} pivots to {AFRIQA_LANGUAGES[lang][1]!r}, not English; "
                               "the teacher is trained on English only")
     langs = list(requested) or [lang for lang in AFRIQA_ENGLISH]
-    return [lang for lang in langs if _afriqa_file(root, lang, split, "translated").is_file()]
+    return [lang for lang in langs if afriqa_file(root, lang, split, "translated").is_file()]
 
 
 def _load_pairs(root: Path, lang: str, split: str) -> list[tuple[str, str, str]]:
     """``(qid, native, english)`` of one AfriQA language and split."""
-    native = {q.qid: q.text for q in read_topics(_afriqa_file(root, lang, split, "native"))}
-    english = read_topics(_afriqa_file(root, lang, split, "translated"), "en")
+    native = {q.qid: q.text for q in read_topics(afriqa_file(root, lang, split, "native"))}
+    english = read_topics(afriqa_file(root, lang, split, "translated"), "en")
     return [(q.qid, native.get(q.qid, ""), q.text) for q in english]
 
 
@@ -209,7 +194,7 @@ def afriqa_training_data(afriqa_dir: str | Path | None = None, *, languages: Seq
         guard (equal to a test question; equal to a dev question), negatives per query.
     """
     root = Path(afriqa_dir) if afriqa_dir is not None else prepared_set("afriqa")
-    corpus = _afriqa_corpus(root)
+    corpus = afriqa_corpus(root)
     if not corpus.is_file():
         raise ConfigError(f"{root} is not a prepared AfriQA set (no corpus/en/corpus.jsonl); build it with "
                           "`python -m optical_rerank.data prepare afriqa --out DIR`")
@@ -219,18 +204,18 @@ def afriqa_training_data(afriqa_dir: str | Path | None = None, *, languages: Seq
     dev_langs = _afriqa_langs(root, languages, "dev")
 
     # the leakage guard: every test question (native and translated, every language of the set)
-    test_files = _afriqa_split_topics(root, "test") + [Path(p) for p in exclude_topics]
+    test_files = afriqa_topic_files(root, "test") + [Path(p) for p in exclude_topics]
     if not any(".test." in p.name for p in test_files):
         raise ConfigError(f"{root}: no test topics found; the leakage guard needs them")
     test_guard = _build_guard(test_files)
-    dev_files = _afriqa_split_topics(root, "dev")
+    dev_files = afriqa_topic_files(root, "dev")
     dev_guard = _build_guard(dev_files)
 
     texts = load_corpus_texts(corpus)
     qrels: Qrels = {}
     for lang in set(train_langs) | set(dev_langs):
         for split in ("train", "dev"):
-            qf = _afriqa_qrels(root, lang, split)
+            qf = afriqa_file(root, lang, split, "qrels")
             if qf.is_file():
                 qrels.update(read_qrels(qf))
 
@@ -275,7 +260,7 @@ def afriqa_training_data(afriqa_dir: str | Path | None = None, *, languages: Seq
     by_text: dict[str, set[str]] = {}
     for lang in set(train_langs) | set(dev_langs):
         for split in ("train", "dev"):
-            if _afriqa_file(root, lang, split, "translated").is_file():
+            if afriqa_file(root, lang, split, "translated").is_file():
                 for qid, _, english in _load_pairs(root, lang, split):
                     by_text.setdefault(normalize_text(english), set()).update(d for d, r in qrels.get(qid, {}).items() if r > 0)
     also = {q.qid: by_text.get(normalize_text(q.text), set()) for q in train_q}

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..data.afriqa import afriqa_corpus, afriqa_file
 from ..errors import ConfigError
 from ..evaluate import evaluate_run
 from ..files import sha256_json
@@ -14,11 +15,11 @@ from ..first_stage import Bm25Retriever, load_corpus_texts
 from ..models import resolve_model
 from ..paths import cache_dir
 from ..provenance import environment_info
-from ..rerank import CrossEncoderReranker, RerankConfig, rerank_to_file
+from ..rerank import E5_TEMPLATES, PLAIN_TEMPLATES, CrossEncoderReranker, RerankConfig, is_e5_name, rerank_to_file
 from ..trec_io import Qrels, read_qrels, read_run, read_topics
 from ..types import Query
-from ._config import E5_TEMPLATES, FORMAT, PLAIN_TEMPLATES, TEACHER_CONFIG, _is_e5, _log, load_teacher_config
-from ._data import _afriqa_corpus, _afriqa_file, _afriqa_langs, _afriqa_qrels, bm25_index_for, prepared_set
+from ._config import FORMAT, TEACHER_CONFIG, _log, load_teacher_config
+from ._data import _afriqa_langs, bm25_index_for, prepared_set
 
 MEASURES = ("ndcg_cut.10", "mrr@10")
 
@@ -58,8 +59,8 @@ def evaluate_teacher(model: str | Path, *, sets: Sequence[str] = ("dl19", "afriq
     started = time.time()
     model_dir = Path(resolve_model(str(model)))
     rec = load_teacher_config(model_dir) or {}
-    qt = rec.get("query_template") or (E5_TEMPLATES if _is_e5(str(model)) else PLAIN_TEMPLATES)[0]
-    pt = rec.get("passage_template") or (E5_TEMPLATES if _is_e5(str(model)) else PLAIN_TEMPLATES)[1]
+    qt = rec.get("query_template") or (E5_TEMPLATES if is_e5_name(str(model)) else PLAIN_TEMPLATES)[0]
+    pt = rec.get("passage_template") or (E5_TEMPLATES if is_e5_name(str(model)) else PLAIN_TEMPLATES)[1]
     ml = max_length or int(rec.get("max_length") or 256)
     rcfg = RerankConfig(model=str(model_dir), max_length=ml, batch_size=batch_size, query_template=qt,
                         passage_template=pt, depth=depth, threads=threads, show_progress=show_progress)
@@ -94,14 +95,14 @@ def evaluate_teacher(model: str | Path, *, sets: Sequence[str] = ("dl19", "afriq
     if "afriqa" in sets:
         t0 = time.time()
         root = Path(afriqa_dir) if afriqa_dir is not None else prepared_set("afriqa")
-        corpus = _afriqa_corpus(root)
+        corpus = afriqa_corpus(root)
         texts = load_corpus_texts(corpus)
         retriever = Bm25Retriever(bm25_index_for(corpus, "en"), k1=0.9, b=0.4)
         langs = _afriqa_langs(root, languages, "test")
         per_lang: dict[str, Any] = {}
         for lang in langs:
-            qrels = read_qrels(_afriqa_qrels(root, lang, "test"))
-            queries = _first_n(read_topics(_afriqa_file(root, lang, "test", "translated"), "en"), qrels, max_queries)
+            qrels = read_qrels(afriqa_file(root, lang, "test", "qrels"))
+            queries = _first_n(read_topics(afriqa_file(root, lang, "test", "translated"), "en"), qrels, max_queries)
             bm25 = retriever.retrieve(queries, k=100, threads=threads or 2, with_text=False)
             bm25 = {qid: [dataclasses.replace(h, text=texts[h.docid]) for h in hits] for qid, hits in bm25.items()}
             out = rerank_to_file(queries, bm25, runs / f"afriqa.{lang}.test.en.teacher.trec", None, "teacher",

@@ -19,6 +19,7 @@ from ..files import dir_lock, fsync_dir, fsync_tree, write_json_atomic
 from ..models import resolve_model
 from ..paths import cache_dir
 from ..provenance import environment_info
+from ..rerank import PLAIN_TEMPLATES, render_template
 from ..trec_io import sort_hits
 from ..types import Hit
 from ._config import (
@@ -26,16 +27,12 @@ from ._config import (
     FORMAT,
     HEAD_PATTERN,
     LOSSES,
-    PLAIN_TEMPLATES,
     TEACHER_CONFIG,
     TeacherConfig,
     _log,
     load_teacher_config,
 )
 from ._data import DevQuery, TrainExample, TrainingData, _rng_for, build_training_data
-
-def _render(template: str, text: str) -> str:
-    return template.replace("{text}", text)
 
 
 def build_train_dataset(examples: Sequence[TrainExample], loss: str, num_negatives: int,
@@ -55,10 +52,10 @@ def build_train_dataset(examples: Sequence[TrainExample], loss: str, num_negativ
     if loss == "bce":
         rows: dict[str, list] = {"query": [], "passage": [], "label": []}
         for e in examples:
-            q = _render(qt, e.query)
+            q = render_template(qt, e.query)
             for text, label in [(e.positive, 1.0)] + [(n, 0.0) for n in e.negatives]:
                 rows["query"].append(q)
-                rows["passage"].append(_render(pt, text))
+                rows["passage"].append(render_template(pt, text))
                 rows["label"].append(label)
     elif loss in ("mnrl", "cmnrl"):
         cols = ["query", "positive"] + [f"negative_{i + 1}" for i in range(num_negatives)]
@@ -70,15 +67,15 @@ def build_train_dataset(examples: Sequence[TrainExample], loss: str, num_negativ
             rng = _rng_for(seed, "pad:" + e.qid)
             while len(negs) < num_negatives:
                 negs.append(rng.choice(e.negatives))
-            rows["query"].append(_render(qt, e.query))
-            rows["positive"].append(_render(pt, e.positive))
+            rows["query"].append(render_template(qt, e.query))
+            rows["positive"].append(render_template(pt, e.positive))
             for i, n in enumerate(negs):
-                rows[f"negative_{i + 1}"].append(_render(pt, n))
+                rows[f"negative_{i + 1}"].append(render_template(pt, n))
     else:
         rows = {"query": [], "docs": [], "labels": []}
         for e in examples:
-            rows["query"].append(_render(qt, e.query))
-            rows["docs"].append([_render(pt, e.positive)] + [_render(pt, n) for n in e.negatives])
+            rows["query"].append(render_template(qt, e.query))
+            rows["docs"].append([render_template(pt, e.positive)] + [render_template(pt, n) for n in e.negatives])
             rows["labels"].append([1.0] + [0.0] * len(e.negatives))
     if not rows["query"]:
         raise ConfigError(f"no training rows for loss {loss!r} (no examples, or none with negatives)")
@@ -126,7 +123,7 @@ def _dev_evaluator(dev: Sequence[DevQuery], templates: tuple[str, str], batch_si
                 self.base[d.qid] = [Hit(d.qid, doc, float(len(d.document_ids) - i), i + 1)
                                     for i, doc in enumerate(d.document_ids)]
                 for doc, text in zip(d.document_ids, d.documents):
-                    self.pairs.append([_render(qt, d.query), _render(pt, text)])
+                    self.pairs.append([render_template(qt, d.query), render_template(pt, text)])
                     self.owner.append((d.qid, doc))
 
         def __call__(self, model: Any, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict:

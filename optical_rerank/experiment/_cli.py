@@ -1,0 +1,38 @@
+"""The command line: ``python -m optical_rerank.experiment CONFIG``."""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+
+from . import __doc__ as _DESCRIPTION  # the package docstring: the help text
+from ._config import ExperimentConfig
+from ._report import render_markdown
+from ._runner import Experiment
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """``python -m optical_rerank.experiment CONFIG [--max-queries-per-language N] [--depth N] [--name NAME]``."""
+    p = argparse.ArgumentParser(prog="python -m optical_rerank.experiment", description=_DESCRIPTION,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("config", help="experiment YAML/JSON (e.g. configs/afriqa.yaml)")
+    p.add_argument("--max-queries-per-language", type=int, help="override the config's query budget")
+    p.add_argument("--depth", type=int, help="override the config's rerank depth")
+    p.add_argument("--name", help="override the experiment name (output folders)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the experiment of a config file; print its Markdown tables; return the exit status."""
+    args = build_parser().parse_args(argv)
+    cfg = ExperimentConfig.load(args.config)
+    if args.max_queries_per_language is not None:
+        cfg = replace(cfg, max_queries_per_language=args.max_queries_per_language)
+    if args.depth is not None:
+        cfg = replace(cfg, depth=args.depth)
+    if args.name:
+        cfg = replace(cfg, name=args.name)
+    results = Experiment(cfg).run()
+    sys.stdout.write(render_markdown(results))
+    return 0

@@ -1,0 +1,248 @@
+"""Running an experiment: models (teacher, students), first-stage runs, reranked runs, results.
+
+Everything is cached and resumable: the teacher by its fingerprint, each student by
+:func:`~optical_rerank.experiment._systems.student_key`, each run file by its path (reranked
+again only when :func:`~optical_rerank.experiment._systems._stale_run` says it no longer matches).
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from ..errors import ConfigError
+from ..files import write_json_atomic, write_text_atomic
+from ..first_stage import Bm25Retriever, load_corpus_texts
+from ..provenance import environment_info
+from ..rerank import E5_TEMPLATES, BiEncoderReranker, CrossEncoderReranker, RerankConfig, rerank_to_file
+from ..teacher import TeacherConfig, ensure_teacher
+from ..trec_io import Run, read_run, write_run
+from ..types import Hit, Query
+from ._config import ExperimentConfig, _distill_config, _log, distill_fields
+from ._report import archive_model_records, plot_results, render_markdown
+from ._scores import score
+from ._sets import DataRoot, EvalSet
+from ._systems import BIENCODER_MODEL, DL19_SYSTEMS, RERANKERS, _stale_run, short_hash, student_key
+
+
+class Experiment:
+    """Runs an :class:`ExperimentConfig`; see the package docstring."""
+
+    def __init__(self, cfg: ExperimentConfig):
+        self.cfg = cfg
+        self.data = DataRoot(cfg)
+        self.data_root = self.data.root
+        self.missing = self.data.missing
+        self.runs = Path(cfg.runs_dir) / cfg.name
+        self.results = Path(cfg.results_dir) / cfg.name
+        self._rerankers: dict[str, object] = {}
+        self._retrievers: dict[str, Bm25Retriever] = {}
+        self._texts: dict[str, dict[str, str]] = {}
+
+    # ----------------------------------------------------------------- models
+    def teacher_dir(self) -> str:
+        """The trained teacher of ``cfg.teacher`` (trained once, then reused from the cache)."""
+        fields = dict(self.cfg.teacher)
+        if self.cfg.afriqa and "afriqa_dir" not in fields:
+            fields["afriqa_dir"] = str(self.data.prepared("afriqa", skip_missing=True))
+        return str(ensure_teacher(TeacherConfig.from_dict(fields)))
+
+    def context_passages(self, bitext: list[str], k: int, corpus: str | None = None) -> Path:
+        """BM25 top-``k`` English passages for the English side of every bitext pair (no labels).
+
+        The collection is ``corpus`` (a ``corpus.jsonl``) or the AfriQA English passages; the result
+        is cached as ``{en, passages}`` JSONL under ``<data_root>/contexts/`` and read back with
+        :func:`optical_rerank.distill.read_passages`.
+        """
+        from ..distill import read_bitext_files  # heavy
+
+        if k < 1:
+            raise ConfigError(f"context_k must be >= 1, got {k}")
+        if corpus is None:
+            if not self.cfg.afriqa:
+                raise ConfigError("in_context students need an English collection: set `context_corpus` "
+                                  "(a corpus.jsonl) in the student block or configure `afriqa`")
+            corpus = str(self.data.afriqa_english_corpus())
+        key = short_hash({"bitext": bitext, "corpus": corpus, "k": k, "bm25": self.cfg.bm25})
+        path = self.data_root / "contexts" / f"bm25-top{k}-{key}.jsonl"
+        if path.is_file():
+            return path
+        english = sorted({" ".join(p.en.split()) for p in read_bitext_files(bitext)})
+        _log(f"in-context passages: BM25 top-{k} over {corpus} for {len(english)} English sentences")
+        index = self.data.index_for(Path(corpus), "en")
+        run = self.bm25(index).retrieve([Query(str(i), t, "en") for i, t in enumerate(english)], k=k,
+                                        with_text=False)
+        texts = load_corpus_texts(corpus)
+        lines = []
+        for i, en in enumerate(english):
+            ps = [texts[h.docid] for h in run.get(str(i), []) if texts.get(h.docid, "").strip()]
+            if ps:
+                lines.append(json.dumps({"en": en, "passages": ps}, ensure_ascii=False))
+        write_text_atomic(path, "\n".join(lines) + "\n")
+        return path
+
+    def student_dir(self, system: str, teacher: str, bitext: list[str]) -> str:
+        """The student ``system`` distilled from ``teacher`` on ``bitext`` (reused when its key matches)."""
+        from ..distill import distill, read_bitext_files, read_passages  # heavy
+
+        block = self.cfg.students[system]
+        eval_topics = self.data.eval_topic_files()
+        key = student_key(teacher, bitext, block, self.cfg.seed, eval_topics)
+        out = Path(self.cfg.models_root) / f"student-{system}-{key}"
+        dcfg = _distill_config({**distill_fields(block), "teacher": teacher, "output": str(out),
+                                "eval_topics": eval_topics}, self.cfg.seed)
+        if (out / "result.json").is_file():
+            return str(out / "model")
+        passages = None
+        if dcfg.in_context:
+            passages = read_passages(self.context_passages(bitext, int(block.get("context_k", 3)),
+                                                           block.get("context_corpus")))
+        _log(f"distilling {system} ({dcfg.method}{', in context' if passages else ''}) into {out}")
+        result = distill(dcfg, read_bitext_files(bitext), passages=passages)
+        return str(result.model_dir)
+
+    # ----------------------------------------------------------------- runs
+    def bm25(self, index: str) -> Bm25Retriever:
+        """One BM25 retriever per index, with the config's ``k1`` and ``b``."""
+        if index not in self._retrievers:
+            self._retrievers[index] = Bm25Retriever(index, self.cfg.bm25.get("k1", 0.9), self.cfg.bm25.get("b", 0.4))
+        return self._retrievers[index]
+
+    def first_stage_run(self, es: EvalSet, which: str, path: Path) -> Run:
+        """BM25 run for ``which`` in native | translated | doc-translated, cached on disk."""
+        k = max(100, self.cfg.depth)
+        if not path.is_file():
+            if es.dataset == "dl19":
+                run = read_run(self.data.dl19_bm25_run())
+                run = {q.qid: run.get(q.qid, []) for q in es.native}
+            else:
+                index = es.translated_index if which == "doc-translated" else es.index
+                queries = es.translated if which == "translated" else es.native
+                run = self.bm25(index).retrieve(queries, k=k, with_text=False)
+            write_run(path, run, tag=f"bm25-{which}")
+        run = read_run(path)
+        if es.corpus not in self._texts:
+            self._texts[es.corpus] = load_corpus_texts(es.corpus)
+        texts = self._texts[es.corpus]
+        return {qid: [Hit(h.qid, h.docid, h.score, h.rank, texts.get(h.docid)) for h in hits]
+                for qid, hits in run.items()}
+
+    def reranker(self, model: str) -> CrossEncoderReranker:
+        """The cross-encoder of ``model`` (one model in memory at a time)."""
+        if model not in self._rerankers:
+            self._rerankers = {}
+            rc = RerankConfig(model=model, depth=self.cfg.depth, **self.cfg.rerank)
+            self._rerankers[model] = CrossEncoderReranker(model, rc)
+        return self._rerankers[model]
+
+    def biencoder_run(self, queries: Sequence[Query], candidates: Run, path: Path) -> None:
+        """The ``e5-biencoder`` run: multilingual-e5-small cosine scores of the top ``depth`` candidates."""
+        if path.is_file():
+            return
+        if "e5" not in self._rerankers:
+            self._rerankers = {"e5": BiEncoderReranker(BIENCODER_MODEL, self._biencoder_config())}
+        ranked = self._rerankers["e5"].rerank(list(queries), candidates, depth=self.cfg.depth)
+        write_run(path, ranked, tag="e5-biencoder")
+
+    def _biencoder_config(self) -> RerankConfig:
+        # E5's templates, embed_texts' batch of 16 and the experiment's max_length: the scores of
+        # the committed e5-biencoder runs
+        return RerankConfig(model=BIENCODER_MODEL, depth=self.cfg.depth, batch_size=16,
+                            max_length=self.cfg.rerank.get("max_length", 256),
+                            query_template=E5_TEMPLATES[0], passage_template=E5_TEMPLATES[1])
+
+    def run_set(self, es: EvalSet, models: Mapping[str, str]) -> dict[str, Path]:
+        """Every system's run on one set (first stages, then reranked candidates): ``{system: path}``."""
+        d = self.runs / es.dataset / es.lang
+        paths: dict[str, Path] = {}
+        systems = es.systems or self.cfg.systems
+        native_run = translated_run = None
+        if es.dataset != "dl19":
+            native_run = self.first_stage_run(es, "native", d / "bm25-native.txt")
+            translated_run = self.first_stage_run(es, "translated", d / "bm25-translated.txt")
+            paths["bm25-native"] = d / "bm25-native.txt"
+            paths["bm25-translated"] = d / "bm25-translated.txt"
+            if es.translated_index and "bm25-doc-translated" in systems:
+                self.first_stage_run(es, "doc-translated", d / "bm25-doc-translated.txt")
+                paths["bm25-doc-translated"] = d / "bm25-doc-translated.txt"
+            cands = translated_run if self.cfg.candidates == "translated" else native_run
+        else:
+            cands = self.first_stage_run(es, "dl19", d / "bm25.txt")
+            paths["bm25-translated"] = d / "bm25.txt"
+        cands = {q: hits[: self.cfg.depth] for q, hits in cands.items()}
+        for system in systems:
+            if system not in RERANKERS and system not in self.cfg.students:
+                continue
+            if es.dataset == "dl19" and system not in DL19_SYSTEMS:
+                continue
+            path = d / f"{system}.txt"
+            queries = es.translated if system == "teacher-translated" else es.native
+            if system == "e5-biencoder":
+                self.biencoder_run(queries, cands, path)
+            else:
+                model = models["teacher"] if system.startswith("teacher") else models[system]
+                self._rerank_run(es, system, model, queries, cands, path)
+            paths[system] = path
+        return paths
+
+    def _rerank_run(self, es: EvalSet, system: str, model: str, queries: Sequence[Query], cands: Run,
+                    path: Path) -> None:
+        stale = _stale_run(path, model, queries, self.cfg.depth)
+        if stale:
+            _log(f"{es.dataset}/{es.lang}: {path} is stale ({stale}): reranking again")
+            path.unlink()
+        if not path.is_file():
+            _log(f"{es.dataset}/{es.lang}: reranking with {system} ({len(queries)} queries × {self.cfg.depth})")
+            rc = RerankConfig(model=model, depth=self.cfg.depth, **self.cfg.rerank)
+            rerank_to_file(queries, cands, path, rc, tag=system, depth=self.cfg.depth,
+                           reranker=self.reranker(model))
+
+    # ----------------------------------------------------------------- main
+    def train_models(self, sets: Sequence[EvalSet], timings: dict) -> dict[str, str]:
+        """The teacher and the students the systems of ``sets`` need: ``{"teacher"|student: model dir}``."""
+        cfg = self.cfg
+        models: dict[str, str] = {}
+        wanted = set().union(*[set(es.systems or cfg.systems) for es in sets])
+        if not wanted & ({"teacher-native", "teacher-translated"} | set(cfg.students)):
+            return models
+        t0 = time.time()
+        models["teacher"] = self.teacher_dir()
+        timings["teacher_s"] = round(time.time() - t0, 1)
+        students = [s for s in cfg.students if s in wanted]
+        if students:
+            bitext = self.data.bitext_files()
+            for s in students:
+                t0 = time.time()
+                models[s] = self.student_dir(s, models["teacher"], bitext)
+                timings[f"{s}_s"] = round(time.time() - t0, 1)
+        return models
+
+    def run(self) -> dict:
+        """Run everything; write ``results.json``, ``results.md``, plots and model records; return the results."""
+        start = time.time()
+        cfg = self.cfg
+        sets = self.data.eval_sets()
+        if not sets:
+            raise ConfigError("no dataset/language of the config has data; see the missing list above")
+        timings: dict = {}
+        models = self.train_models(sets, timings)
+        paths = {}
+        for es in sets:
+            t0 = time.time()
+            paths[(es.dataset, es.lang)] = self.run_set(es, models)
+            timings[f"runs_{es.dataset}_{es.lang}_s"] = round(time.time() - t0, 1)
+        scores = score(cfg, sets, paths)
+        results = {"config": asdict(cfg), "models": models, "missing": self.missing, "timings": timings,
+                   "budget": {"max_queries_per_language": cfg.max_queries_per_language, "depth": cfg.depth,
+                              "seed": cfg.seed, "candidates": cfg.candidates,
+                              "queries": {f"{es.dataset}/{es.lang}": [q.qid for q in es.native] for es in sets}},
+                   "environment": environment_info(), "seconds": round(time.time() - start, 1), **scores}
+        self.results.mkdir(parents=True, exist_ok=True)
+        archive_model_records(models, self.results / "models")
+        write_json_atomic(self.results / "results.json", results)
+        write_text_atomic(self.results / "results.md", render_markdown(results))
+        plot_results(results, self.results)
+        _log(f"results in {self.results} ({results['seconds']:.0f}s)")
+        return results
