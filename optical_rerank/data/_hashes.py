@@ -679,4 +679,49 @@ KNOWN_FILES: dict[tuple[str, str, str], tuple[int, str]] = {
     ("masakhane-io/afriqa", "5c29933753692c28773c34ac1f68482007f1d2bb",
      "data/queries/zul/queries.afriqa.zul.en.train.json"):
         (118962, "fe52db65b67183543b6014a7b6bb7c7f7dd69b5bd2b5bd6fd1b3cdbc2e56da02"),
+    ("chrischute/squad", "85623adeb9e6639f145081fea9cae2d8f3a26379",
+     "data/dev-v2.0.json"):
+        (2185577, "e67e5969b6dc6c1642154740806b79263b77fc048c7c11ee60d534eb48ef81e8"),
+    ("chrischute/squad", "85623adeb9e6639f145081fea9cae2d8f3a26379",
+     "LICENSE"):
+        (1100, "08eca0403b2770e761df50df7819e749af8f5afcd139f319cc2db118fa02b34a"),
+    ("emorynlp/selqa", "fef3d6ac6944e2d4237165d90e5f859c71676bdd",
+     "ass/selqa-ass-dev.json"):
+        (1470163, "b4e6687e44a30b486e24d2b06aa3012ec07d61145f3521f35b7d49daae3e0ca4"),
+    ("emorynlp/selqa", "fef3d6ac6944e2d4237165d90e5f859c71676bdd",
+     "ass/selqa-ass-test.json"):
+        (2983123, "ca1184d94cc9030883723fab76ef8180b3cf5fb142549a5648d22f59fe7c6fc6"),
+    ("emorynlp/selqa", "fef3d6ac6944e2d4237165d90e5f859c71676bdd",
+     "README.md"):
+        (1487, "e90fecd669efb7a141368ccde53ee2d467db2577e407d1b376673e8f12aa7d30"),
+    ("castorini/data", "056cbbcbf997cc0b35032430110c5e5e5525700a",
+     "WikiQA/train/a.toks"):
+        (294437, "1cb4f6b9ad69e70d7ffabb02e1d4f75f67d4d9f6fa63db2db28599958eb6ad05"),
+    ("castorini/data", "056cbbcbf997cc0b35032430110c5e5e5525700a",
+     "WikiQA/train/b.toks"):
+        (1166688, "c20564c144cd32bc13ea5de43ff2f550b78b3937b07bae8a98a82cab777777eb"),
+    ("castorini/data", "056cbbcbf997cc0b35032430110c5e5e5525700a",
+     "WikiQA/train/sim.txt"):
+        (17344, "85ad83b8e3643ed7e5f9707ba628bafed6991f883e0283111282ba199ea9f908"),
+    ("castorini/data", "056cbbcbf997cc0b35032430110c5e5e5525700a",
+     "WikiQA/train/id.txt"):
+        (38759, "201afeca76d29289e970a495936bc20a714c7df21186328c21e08262c1030216"),
+    ("castorini/rank_llm", "d11fb9ce6a4766cbb16bd44c2ed7f5a78d67cba7",
+     "retrieve_results/BM25/retrieve_results_dl21.json"):
+        (2516810, "bf83fd30e8e370b5e222acba8a2fdb7301a44ff1a436a2576aec1a61816c166e"),
+    ("castorini/anserini-tools", "5b819c1a45c8a0a3ec9426f476694f44a29dfaf3",
+     "qrels/qrels.dl21-passage.txt"):
+        (433887, "15d1c6e8b13fd665dd043c43213e331452213ddc70f70b8522600bcce64db427"),
+    ("castorini/anserini-tools", "5b819c1a45c8a0a3ec9426f476694f44a29dfaf3",
+     "topics/topics.dl21.txt"):
+        (24585, "d7c24b788f01cb9ee9f1ec663dfc623594a94c6c878cd8b7fb040a35d634921a"),
+    ("google-research-datasets/natural-questions", "fb26a3073b1fe636c97302890a27b491d6530130",
+     "nq_open/NQ-open.dev.jsonl"):
+        (391316, "f15567f38099f3615f5b8a685c0aef449c11ad90d3da3735e8d1b98115b40616"),
+    ("google-research-datasets/natural-questions", "fb26a3073b1fe636c97302890a27b491d6530130",
+     "nq_open/README.md"):
+        (5712, "8b675521da3fa142ac6bda38c9bcfcc8cff0e2d6128be53a062ed55fb53f7b87"),
+    ("google-research-datasets/natural-questions", "fb26a3073b1fe636c97302890a27b491d6530130",
+     "LICENSE"):
+        (11358, "cfc7749b96f63bd31c3c42b5c471bf756814053e847c10f3eb003417bc523d30"),
 }

@@ -26,6 +26,7 @@ from ..errors import ConfigError
 from .afriqa import prepare_afriqa
 from .bitext import prepare_bitext
 from .card import PreparedSet
+from .english_qa import prepare_english_qa
 from .ntrex_doc import prepare_ntrex_doc
 from .trec_dl import prepare_trec_dl
 from .xquad_r import prepare_xquad_r
@@ -41,6 +42,7 @@ BUILDERS: Mapping[str, Callable[..., PreparedSet]] = MappingProxyType({
     "dl19": lambda out, **kw: prepare_trec_dl("dl19", out, **kw),
     "dl20": lambda out, **kw: prepare_trec_dl("dl20", out, **kw),
     "bitext": prepare_bitext,
+    "english-qa": prepare_english_qa,
 })
 
 SET_NAMES = tuple(BUILDERS)

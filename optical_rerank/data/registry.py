@@ -190,8 +190,70 @@ RANK_LLM = Source(
 #: rank_llm's LICENSE is pinned at another commit (the candidates' commit predates it).
 RANK_LLM_LICENSE = DataFile("castorini/rank_llm", "1b3cabbc3564441bdcda6c6a2e92137b9faa0660", "LICENSE")
 
+#: TREC DL 2021 passage topics and qrels (MS MARCO v2): a *training* source (DL19/DL20 are evaluation only).
+TREC_DL21 = Source(
+    name="trec-dl21",
+    title="TREC Deep Learning 2021 passage topics and graded qrels (MS MARCO v2), as distributed with Anserini",
+    repo="castorini/anserini-tools", commit="5b819c1a45c8a0a3ec9426f476694f44a29dfaf3",
+    licence="TREC topics and qrels: NIST, research use; MS MARCO: non-commercial research use only",
+    citation=("Craswell, Mitra, Yilmaz, Campos and Lin (2022). Overview of the TREC 2021 Deep Learning "
+              "Track. TREC 2021"),
+    homepage="https://microsoft.github.io/msmarco/TREC-Deep-Learning",
+    languages="en",
+    counts="53 judged topics with BM25 top-100 candidates (text from RankLLM)",
+)
+RANK_LLM_DL21 = Source(
+    name="rank_llm-dl21",
+    title="BM25 top-100 candidates with MS MARCO v2 passage text for TREC DL21 (RankLLM)",
+    repo="castorini/rank_llm", commit="d11fb9ce6a4766cbb16bd44c2ed7f5a78d67cba7",
+    licence=RANK_LLM.licence, citation=RANK_LLM.citation, homepage=RANK_LLM.homepage,
+    languages="en", counts="100 candidates per topic, 53 topics",
+)
+SQUAD = Source(
+    name="squad",
+    title="SQuAD 2.0 dev set: English questions over Wikipedia paragraphs",
+    repo="chrischute/squad", commit="85623adeb9e6639f145081fea9cae2d8f3a26379",
+    licence="SQuAD: CC BY-SA 4.0; repository: MIT",
+    citation=("Rajpurkar, Jia and Liang (2018). Know What You Don't Know: Unanswerable Questions for "
+              "SQuAD. ACL 2018"),
+    homepage="https://rajpurkar.github.io/SQuAD-explorer/",
+    languages="en", counts="6,078 questions over 646 paragraphs; 2,910 answerable",
+)
+SELQA = Source(
+    name="selqa",
+    title="SelQA answer-sentence selection (dev and test): English questions over Wikipedia sections",
+    repo="emorynlp/selqa", commit="fef3d6ac6944e2d4237165d90e5f859c71676bdd",
+    licence="Apache-2.0 (upstream statement)",
+    citation=("Jurczyk, Zhai and Choi (2016). SelQA: A New Benchmark for Selection-based Question "
+              "Answering. ICTAI 2016"),
+    homepage="https://github.com/emorynlp/selqa",
+    languages="en", counts="about 2,400 questions with labelled candidate sentences",
+)
+WIKIQA = Source(
+    name="wikiqa",
+    title="WikiQA train (tokenised, lowercased), as distributed by castorini/data",
+    repo="castorini/data", commit="056cbbcbf997cc0b35032430110c5e5e5525700a",
+    licence="Microsoft Research data licence (research use)",
+    citation=("Yang, Yih and Meek (2015). WikiQA: A Challenge Dataset for Open-Domain Question "
+              "Answering. EMNLP 2015"),
+    homepage="https://www.microsoft.com/en-us/download/details.aspx?id=52419",
+    languages="en", counts="873 questions, 1,040 positive and 7,632 negative sentences",
+)
+NQ_OPEN = Source(
+    name="nq-open",
+    title="NQ-open dev: English questions with answer strings (no passages)",
+    repo="google-research-datasets/natural-questions", commit="fb26a3073b1fe636c97302890a27b491d6530130",
+    licence="CC BY-SA 3.0",
+    citation=("Kwiatkowski et al. (2019). Natural Questions: a Benchmark for Question Answering "
+              "Research. TACL 7; Lee, Chang and Toutanova (2019). Latent Retrieval for Weakly "
+              "Supervised Open Domain Question Answering. ACL 2019"),
+    homepage="https://github.com/google-research-datasets/natural-questions/tree/master/nq_open",
+    languages="en", counts="3,610 questions",
+)
+
 SOURCES: Mapping[str, Source] = MappingProxyType({s.name: s for s in (
-    AFRIQA, XQUAD, XQUAD_R, NTREX, SIB200, TATOEBA, CIRAL, TREC_DL, RANK_LLM)})
+    AFRIQA, XQUAD, XQUAD_R, NTREX, SIB200, TATOEBA, CIRAL, TREC_DL, RANK_LLM,
+    TREC_DL21, RANK_LLM_DL21, SQUAD, SELQA, WIKIQA, NQ_OPEN)})
 
 
 def get_source(name: str) -> Source:
@@ -408,4 +470,22 @@ def source_files(name: str) -> list[DataFile]:
     if name == "rank_llm":
         return [RANK_LLM_LICENSE] + [f for y in TREC_DL_YEARS for k, f in trec_dl_files(y).items()
                                      if k in ("run", "candidates")]
+    if name in ENGLISH_QA_FILES:
+        return list(ENGLISH_QA_FILES[name].values())
     raise ConfigError(f"unknown source {name!r}")  # pragma: no cover - get_source raised already
+
+
+#: The English training sources' files, by source name (see :mod:`.english_qa`).
+ENGLISH_QA_FILES: Mapping[str, Mapping[str, DataFile]] = MappingProxyType({
+    "trec-dl21": MappingProxyType({"topics": TREC_DL21.file("topics/topics.dl21.txt"),
+                                   "qrels": TREC_DL21.file("qrels/qrels.dl21-passage.txt")}),
+    "rank_llm-dl21": MappingProxyType({
+        "candidates": RANK_LLM_DL21.file("retrieve_results/BM25/retrieve_results_dl21.json")}),
+    "squad": MappingProxyType({"dev": SQUAD.file("data/dev-v2.0.json"), "licence": SQUAD.file("LICENSE")}),
+    "selqa": MappingProxyType({"dev": SELQA.file("ass/selqa-ass-dev.json"),
+                               "test": SELQA.file("ass/selqa-ass-test.json"), "readme": SELQA.file("README.md")}),
+    "wikiqa": MappingProxyType({k: WIKIQA.file(f"WikiQA/train/{k}") for k in
+                                ("a.toks", "b.toks", "sim.txt", "id.txt")}),
+    "nq-open": MappingProxyType({"dev": NQ_OPEN.file("nq_open/NQ-open.dev.jsonl"),
+                                 "readme": NQ_OPEN.file("nq_open/README.md"), "licence": NQ_OPEN.file("LICENSE")}),
+})
