@@ -18,6 +18,8 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["optical_rerank", "optical_rerank.*"]),
+    # shipped trained adapters and their model cards (optical_rerank/models/shipped/<name>/)
+    package_data={"optical_rerank.models": ["shipped/*/*.safetensors", "shipped/*/*.json"]},
     # torch is installed first by scripts/setup.sh (CPU wheel, or your CUDA build); any 2.x >= 2.1 works.
     install_requires=["torch>=2.1", *requirements],
     extras_require={"test": ["pytest", "hypothesis"]},

@@ -83,9 +83,9 @@ def test_recipe_trains_chooses_on_dev_ships_and_reports(tmp_path, tiny, monkeypa
     import torch
 
     from optical_rerank.models import load_cross_encoder_model
-    from optical_rerank.teacher import evaluate_shipped, load_recipe, run_recipe, shipped_card, teacher_model_dir
+    from optical_rerank.models import load_lora_model, shipped_card, shipped_model_dir
+    from optical_rerank.teacher import evaluate_shipped, load_recipe, run_recipe
     from optical_rerank.teacher._lora import score_groups
-    from optical_rerank.teacher._shipped import load_lora_model
 
     monkeypatch.setenv("OPTICAL_RERANK_E5_DIR", str(tiny))  # the bi-encoder targets come from the tiny model too
     bundle = _bundle(tmp_path / "b")
@@ -105,7 +105,7 @@ def test_recipe_trains_chooses_on_dev_ships_and_reports(tmp_path, tiny, monkeypa
     b = load_bundle(bundle, train=False)
     cfg = LoraTeacherConfig.from_dict(card["config"])
     tok, lora = load_lora_model(card, ship / "adapter_model.safetensors")
-    tok2, merged = load_cross_encoder_model(teacher_model_dir(ship))
+    tok2, merged = load_cross_encoder_model(shipped_model_dir(ship))
     with torch.no_grad():
         a = score_groups(lora, tok, b.test["dl19"], b.docs, config=cfg)
         m = score_groups(merged, tok2, b.test["dl19"], b.docs, config=cfg)

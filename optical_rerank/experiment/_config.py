@@ -20,6 +20,7 @@ from typing import Any
 from ..config import from_dict
 from ..errors import ConfigError
 from ..rerank import RerankConfig
+from ..models import shipped_models
 from ..teacher import TeacherConfig
 from ._systems import ALL_SYSTEMS, block_systems, known_systems
 
@@ -48,7 +49,8 @@ def distill_fields(block: Mapping[str, Any]) -> dict[str, Any]:
 class ExperimentConfig:
     """An experiment; read from YAML/JSON, saved next to its results.
 
-    ``teacher`` holds :class:`optical_rerank.teacher.TeacherConfig` fields, ``students`` maps a
+    ``teacher`` is ``{shipped: NAME}`` (a trained teacher shipped with the package, see
+    ``python -m optical_rerank.models list``) or :class:`optical_rerank.teacher.TeacherConfig` fields (trained), ``students`` maps a
     system name (``optical``, ``kd``) to :class:`optical_rerank.distill.DistillConfig` fields (plus
     ``context_k`` and ``context_corpus``), and each dataset block (``afriqa``, ``xquad_r``,
     ``ntrex``, ``dl19``) lists its languages; ``None`` leaves a dataset out. Every field is checked
@@ -142,8 +144,14 @@ class ExperimentConfig:
             if bad:
                 raise ConfigError(f"{key}: unknown systems {bad}; known: {systems} (a student variant must be a key "
                                   "of `students`)")
-        _need(isinstance(self.teacher, dict), "teacher", "must be a mapping of TeacherConfig fields", self.teacher)
-        _checked("teacher", lambda: TeacherConfig.from_dict(self.teacher))
+        _need(isinstance(self.teacher, dict), "teacher",
+              "must be {shipped: NAME} or a mapping of TeacherConfig fields", self.teacher)
+        if "shipped" in self.teacher:
+            _need(set(self.teacher) == {"shipped"} and self.teacher["shipped"] in shipped_models("teacher"),
+                  "teacher.shipped", f"must be alone and name a shipped teacher ({', '.join(shipped_models('teacher'))})",
+                  self.teacher)
+        else:
+            _checked("teacher", lambda: TeacherConfig.from_dict(self.teacher))
         self._check_bitext()
         self._check_datasets()
 

@@ -17,6 +17,7 @@ from ..files import write_json_atomic, write_text_atomic
 from ..first_stage import Bm25Retriever, load_corpus_texts
 from ..provenance import environment_info
 from ..rerank import E5_TEMPLATES, BiEncoderReranker, CrossEncoderReranker, RerankConfig, rerank_to_file
+from ..models import shipped_model_dir
 from ..teacher import TeacherConfig, ensure_teacher
 from ..trec_io import Run, read_run, write_run
 from ..types import Hit, Query
@@ -43,8 +44,10 @@ class Experiment:
 
     # ----------------------------------------------------------------- models
     def teacher_dir(self) -> str:
-        """The trained teacher of ``cfg.teacher`` (trained once, then reused from the cache)."""
+        """The teacher of ``cfg.teacher``: a shipped one (merged on first use), or trained once and cached."""
         fields = dict(self.cfg.teacher)
+        if "shipped" in fields:
+            return str(shipped_model_dir(fields["shipped"]))
         if self.cfg.afriqa and "afriqa_dir" not in fields:
             fields["afriqa_dir"] = str(self.data.prepared("afriqa", skip_missing=True))
         return str(ensure_teacher(TeacherConfig.from_dict(fields)))

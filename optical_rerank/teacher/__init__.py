@@ -109,8 +109,7 @@ from ._data import (
 from ._evaluate import evaluate_teacher, format_eval_markdown
 from ._groups import Bundle, build_bundle, load_bundle
 from ._lora import LoraTeacherConfig, train_lora_teacher
-from ._recipe import evaluate_shipped, load_recipe, run_recipe
-from ._shipped import DEFAULT_TEACHER, shipped_card, shipped_teachers, teacher_model_dir
+from ._recipe import DEFAULT_TEACHER, evaluate_shipped, load_recipe, run_recipe
 from ._train import TeacherResult, build_train_dataset, ensure_teacher, latest_checkpoint, train_teacher
 
 __all__ = [
@@ -122,9 +121,6 @@ __all__ = [
     "load_bundle",
     "load_recipe",
     "run_recipe",
-    "shipped_card",
-    "shipped_teachers",
-    "teacher_model_dir",
     "train_lora_teacher",
     "DATA_SOURCES",
     "DEFAULT_BACKBONE",

@@ -10,12 +10,16 @@ nDCG@10 and MRR@10 per system, and a paired t-test of the teacher against the bi
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import os
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..evaluate import evaluate_run, output_name, paired_test
 from ..files import sha256_file, write_json_atomic
 from ..trec_io import read_run, sort_hits, write_run
@@ -50,28 +54,98 @@ def _cached(path: Path, key: Mapping[str, str]) -> dict[str, list[Hit]] | None:
     return None
 
 
+def _query_order(groups: Sequence[Mapping]) -> list[int]:
+    """A fixed random order of the queries (seed 0): any prefix of it is a random sample."""
+    order = list(range(len(groups)))
+    random.Random(0).shuffle(order)
+    return order
+
+
+def _resumable_run(path: Path, key: Mapping[str, str], groups: Sequence[Mapping],
+                   score: Callable[[Sequence[Mapping]], list[np.ndarray]], *, chunk: int,
+                   deadline: float | None, log) -> tuple[dict[str, list[Hit]], bool]:
+    """Score ``groups`` into the run ``path``, appending finished queries to ``path.partial``.
+
+    The partial file starts with ``key``; a partial file of another key is this function's own
+    output for another model or bundle and is started over. Queries are scored in
+    :func:`_query_order`; at ``deadline`` (a ``time.monotonic`` value) scoring stops after the
+    current chunk. Returns the run of the scored queries and whether it is complete (then the
+    run file and its sidecar are written and the partial file removed).
+    """
+    partial = path.with_name(path.name + ".partial")
+    done: dict[str, list[float]] = {}
+    if partial.is_file():
+        lines = partial.read_text(encoding="utf-8").splitlines()
+        if lines and json.loads(lines[0]) == dict(key):
+            for line in lines[1:]:
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:  # a torn last line of a killed run
+                    break
+                done[row["qid"]] = row["scores"]
+        else:
+            partial.unlink()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not partial.is_file():
+        with open(partial, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(dict(key), sort_keys=True) + "\n")
+    todo = [groups[i] for i in _query_order(groups) if groups[i]["qid"] not in done]
+    if todo:
+        log(f"{path}: {len(done)} of {len(groups)} queries scored before; scoring the rest")
+    with open(partial, "a", encoding="utf-8") as fh:
+        for s in range(0, len(todo), chunk):
+            if deadline is not None and time.monotonic() > deadline:
+                log(f"{path}: time budget reached with {len(done)} of {len(groups)} queries scored")
+                break
+            part = todo[s:s + chunk]
+            for g, vals in zip(part, score(part)):
+                done[g["qid"]] = [float(v) for v in vals]
+                fh.write(json.dumps({"qid": g["qid"], "scores": done[g["qid"]]}) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+    scored = [g for g in groups if g["qid"] in done]
+    run = groups_run(scored, [np.asarray(done[g["qid"]]) for g in scored])
+    complete = len(scored) == len(groups)
+    if complete:
+        write_run(path, run, tag=key["system"])
+        write_json_atomic(path.with_suffix(".json"), dict(key))
+        partial.unlink()
+        log(f"wrote {path}")
+    return run, complete
+
+
 def evaluate_bundle(bundle: Bundle, *, teacher: tuple[Any, Any, Any] | None, teacher_sha256: str,
                     encoder: tuple[Any, Any] | None, runs_dir: str | Path, split: str = "test",
                     batch_size: int = 256, bf16: bool = False, measures: Sequence[str] = ("ndcg_cut.10", "mrr@10"),
+                    sets: Sequence[str] | None = None, time_budget_s: float | None = None, chunk: int = 16,
                     log=print) -> dict:
     """Rerank and score one split of ``bundle``; returns the summary (see the module docstring).
 
     Parameters
     ----------
     teacher : ``(model, tokenizer, LoraTeacherConfig-like with templates and max_length)``; ``None``
-        when every teacher run is already cached.
+        when every teacher run is already complete.
     teacher_sha256 : identifies the teacher's weights (the shipped adapter's sha256).
-    encoder : ``(model, tokenizer)`` of the e5 bi-encoder (``load_encoder``); ``None`` when cached.
+    encoder : ``(model, tokenizer)`` of the e5 bi-encoder (``load_encoder``); ``None`` when complete.
+    sets : the sets to evaluate (default: every set of the split).
+    time_budget_s : stop scoring after this many seconds; an unfinished set is reported on the
+        queries scored so far (a seeded random sample, every system on the same queries) with
+        ``"complete": false``, and the next call resumes it.
     """
     from ._lora import biencoder_scores, score_groups
 
-    sets = bundle.test if split == "test" else bundle.dev
+    all_sets = bundle.test if split == "test" else bundle.dev
+    unknown = sorted(set(sets or ()) - set(all_sets))
+    if unknown:
+        raise ConfigError(f"no set {unknown} in the bundle's {split} split; it has {sorted(all_sets)}")
+    deadline = None if time_budget_s is None else time.monotonic() + time_budget_s
     runs_dir = Path(runs_dir)
     summary: dict[str, dict] = {}
-    for name, groups in sorted(sets.items()):
-        qrels = {g["qid"]: bundle.qrels[name][g["qid"]] for g in groups if g["qid"] in bundle.qrels[name]}
+    for name in sorted(sets or all_sets):
+        groups = all_sets[name]
         depth = max(len(g["docids"]) for g in groups)
         runs: dict[str, dict[str, list[Hit]]] = {"bm25": groups_run(groups, None)}
+        complete = True
         for system, sha in (("e5-biencoder", "e5-small-multilingual"), ("teacher", teacher_sha256)):
             path = runs_dir / name / f"{system}.txt"
             key = {"system": system, "model": sha, "bundle_set": _set_sha(bundle, split, name)}
@@ -79,26 +153,36 @@ def evaluate_bundle(bundle: Bundle, *, teacher: tuple[Any, Any, Any] | None, tea
             if run is None:
                 if system == "teacher":
                     if teacher is None:
-                        raise ValueError(f"no cached teacher run {path} and no teacher given")
+                        raise ConfigError(f"{path}: no complete run of this teacher; give the model to score it")
                     model, tok, cfg = teacher
-                    scores = score_groups(model, tok, groups, bundle.docs, config=cfg, batch_size=batch_size, bf16=bf16)
+
+                    def score(part, model=model, tok=tok, cfg=cfg):
+                        return score_groups(model, tok, part, bundle.docs, config=cfg, batch_size=batch_size, bf16=bf16)
                 else:
                     if encoder is None:
-                        raise ValueError(f"no cached bi-encoder run {path} and no encoder given")
-                    scores = biencoder_scores(encoder[0], encoder[1], groups, bundle.docs)
-                run = groups_run(groups, scores)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                write_run(path, run, tag=system)
-                write_json_atomic(path.with_suffix(".json"), key)
-                log(f"{name}: wrote {path}")
+                        raise ConfigError(f"{path}: no complete bi-encoder run; give the encoder to score it")
+
+                    def score(part):
+                        return biencoder_scores(encoder[0], encoder[1], part, bundle.docs)
+                run, done = _resumable_run(path, key, groups, score, chunk=chunk, deadline=deadline, log=log)
+                complete = complete and done
             runs[system] = run
-        results = {s: evaluate_run(qrels, r, measures, complete=True) for s, r in runs.items()}
+        scored = set(runs["teacher"]) & set(runs["e5-biencoder"])
+        qrels = {g["qid"]: bundle.qrels[name][g["qid"]] for g in groups
+                 if g["qid"] in bundle.qrels[name] and g["qid"] in scored}
+        results = {s: evaluate_run(qrels, {q: r[q] for q in scored if q in r}, measures, complete=True)
+                   for s, r in runs.items()}
         entry: dict[str, Any] = {"depth": depth, "queries": len(qrels)}
+        if not complete:
+            entry.update({"complete": False, "queries_in_set": len(groups),
+                          "sample": "the first queries of a seeded (0) random order; every system on the same queries"})
         if name.startswith("afriqa"):
             entry["languages"] = sorted({g["qid"].split("-")[0] for g in groups})
         for m in measures:
             entry[output_name(m)] = {s: round(results[s].aggregate[output_name(m)], 4) for s in runs}
-        entry["p_teacher_vs_e5"] = round(paired_test(results["teacher"], results["e5-biencoder"], "ndcg_cut.10").p_value, 6)
+        if len(qrels) > 1:
+            entry["p_teacher_vs_e5"] = round(paired_test(results["teacher"], results["e5-biencoder"],
+                                                         "ndcg_cut.10").p_value, 6)
         summary[SUMMARY_SETS.get(name, name)] = entry
     return summary
 

@@ -15,8 +15,7 @@ from ..files import write_json_atomic, write_text_atomic
 from ._config import DATA_SOURCES, LOSSES, PRECISIONS, SAMPLING, TeacherConfig
 from ._evaluate import _summarize, evaluate_teacher, format_eval_markdown
 from ._groups import build_bundle
-from ._recipe import evaluate_shipped, load_recipe, run_recipe
-from ._shipped import DEFAULT_TEACHER
+from ._recipe import DEFAULT_TEACHER, evaluate_shipped, load_recipe, run_recipe
 from ._train import train_teacher
 
 
@@ -113,12 +112,18 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--max-steps", type=int, default=None, help="cap every variant's steps (smoke tests)")
     r.add_argument("--variant-budget-s", type=float, default=None,
                    help="stop a variant's training after this many seconds (its card records the steps done)")
+    r.add_argument("--stop-at-step", type=int, default=None,
+                   help="stop every variant after N steps, learning-rate schedule unchanged (reproduces a budget stop)")
 
     v = sub.add_parser("report", help="test summary of a shipped teacher (reuses runs made for it)")
     v.add_argument("model", nargs="?", default=None, help="shipped teacher name or directory (default: the default teacher)")
     v.add_argument("--bundle", required=True, help="bundle directory (teacher groups)")
     v.add_argument("--runs-dir", required=True, help="runs of this teacher (e.g. runs/teacher)")
     v.add_argument("--summary", required=True, help="summary JSON to write")
+    v.add_argument("--sets", nargs="+", default=None, help="test sets to report (default: all: dl19 afriqa-en-test)")
+    v.add_argument("--time-budget-s", type=float, default=None,
+                   help="stop scoring after this many seconds; unfinished sets are reported on the queries "
+                        "scored so far, marked incomplete, and resume on the next call")
 
     s = sub.add_parser("summarize", help="dev metrics of several trained teachers (loss comparison)")
     s.add_argument("models", nargs="+", help="teacher directories")
@@ -169,12 +174,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if a.command == "recipe":
         summary = run_recipe(load_recipe(a.recipe), a.bundle, a.out, runs_dir=a.runs_dir, summary_path=a.summary,
-                             command=command, max_steps=a.max_steps, variant_budget_s=a.variant_budget_s)
+                             command=command, max_steps=a.max_steps, variant_budget_s=a.variant_budget_s,
+                             stop_at_step=a.stop_at_step)
         print(json.dumps(summary, indent=1))
         return 0
     if a.command == "report":
         summary = evaluate_shipped(a.model or DEFAULT_TEACHER, a.bundle, runs_dir=a.runs_dir,
-                                   summary_path=a.summary, command=command)
+                                   summary_path=a.summary, command=command, sets=a.sets,
+                                   time_budget_s=a.time_budget_s)
         print(json.dumps(summary, indent=1))
         return 0
     data, md = _summarize(a.models)

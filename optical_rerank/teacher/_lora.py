@@ -37,18 +37,11 @@ import numpy as np
 from ..config import fingerprint, from_dict
 from ..errors import ConfigError, ModelError
 from ..files import sha256_file, staged_dir, write_json_atomic
+from ..models import ADAPTER_FILE, apply_lora
 from ..provenance import environment_info
 from ._groups import Bundle
 
-__all__ = ["LoraTeacherConfig", "train_lora_teacher", "score_groups", "biencoder_scores",
-           "apply_lora", "ADAPTER_FILE", "LORA_TARGETS"]
-
-ADAPTER_FILE = "adapter_model.safetensors"
-#: Every attention and feed-forward projection of a BERT layer (not the pooler or the head).
-LORA_TARGETS = r".*encoder\.layer\.\d+\.(attention\.self\.(query|key|value)|attention\.output\.dense|intermediate\.dense|output\.dense)"
-#: Trained in full and shipped with the adapter (the backbone has no pooler and no head).
-FULL_MODULES = ("pooler", "classifier")
-
+__all__ = ["LoraTeacherConfig", "train_lora_teacher", "score_groups", "biencoder_scores", "adapter_state"]
 
 @dataclass(frozen=True)
 class LoraTeacherConfig:
@@ -122,19 +115,6 @@ def _device(precision: str) -> tuple[Any, bool]:
     if precision == "bf16" and dev.type == "cpu":
         bf16 = True
     return dev, bf16
-
-
-def apply_lora(model: Any, config: LoraTeacherConfig) -> Any:
-    """Wrap a sequence-classification model with LoRA adapters (``peft``), head and pooler trained in full."""
-    from peft import LoraConfig, get_peft_model  # heavy
-
-    names = {n.split(".")[-1] if "." in n else n for n, _ in model.named_children()}
-    base = getattr(model, "base_model_prefix", "bert")
-    save = [m for m in ("pooler", "classifier")
-            if m in names or (hasattr(getattr(model, base, None), m) and getattr(getattr(model, base), m) is not None)]
-    lcfg = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                      target_modules=LORA_TARGETS, modules_to_save=save, bias="none")
-    return get_peft_model(model, lcfg)
 
 
 # --------------------------------------------------------------------------- scoring
@@ -251,7 +231,7 @@ def _checkpoints(root: Path) -> list[tuple[int, Path]]:
 
 def train_lora_teacher(config: LoraTeacherConfig, bundle: Bundle, out_dir: str | Path, *,
                        kd_train: Sequence[np.ndarray] | None = None, max_steps: int | None = None,
-                       time_budget_s: float | None = None) -> dict:
+                       time_budget_s: float | None = None, stop_at_step: int | None = None) -> dict:
     """Train a LoRA teacher on ``bundle.train``; write the adapter and its record to ``out_dir``.
 
     Parameters
@@ -260,7 +240,9 @@ def train_lora_teacher(config: LoraTeacherConfig, bundle: Bundle, out_dir: str |
         :func:`biencoder_scores` returns); computed here when ``None`` and ``kd_weight > 0``.
     max_steps : stop after this many steps (a budget; the record says so).
     time_budget_s : stop after the first step that ends past this many seconds of training; the
-        record gives the steps done (``stopped_at``), which ``max_steps`` reproduces.
+        record gives the steps done (``stopped_at``), which ``stop_at_step`` reproduces.
+    stop_at_step : stop after this many steps *without* changing the learning-rate schedule
+        (``max_steps`` shortens the schedule instead): reproduces a time-budget stop.
 
     Returns
     -------
@@ -282,7 +264,7 @@ def train_lora_teacher(config: LoraTeacherConfig, bundle: Bundle, out_dir: str |
         enc_tok, encoder = load_encoder(config.backbone)
         kd_train = biencoder_scores(encoder.to(device), enc_tok, bundle.train, bundle.docs)
         del encoder
-    model = apply_lora(model, config).to(device)
+    model = apply_lora(model, config.lora_r, config.lora_alpha, config.lora_dropout).to(device)
     head = [p for n, p in model.named_parameters() if p.requires_grad and "lora_" not in n]
     lora = [p for n, p in model.named_parameters() if p.requires_grad and "lora_" in n]
     opt = torch.optim.AdamW([{"params": lora, "lr": config.lr}, {"params": head, "lr": config.head_lr}],
@@ -318,6 +300,10 @@ def train_lora_teacher(config: LoraTeacherConfig, bundle: Bundle, out_dir: str |
         if time_budget_s is not None and time.perf_counter() - t0 > time_budget_s:
             stopped_at = step
             _log(f"time budget of {time_budget_s:.0f}s reached at step {step}/{total}")
+            break
+        if stop_at_step is not None and step >= stop_at_step:
+            stopped_at = step
+            _log(f"stopped at step {step}/{total} (stop_at_step)")
             break
         epoch, offset = divmod(step * config.batch_queries, per_epoch * config.batch_queries)
         order = list(range(len(bundle.train)))

@@ -10,14 +10,14 @@ resumably (each finished variant is kept and skipped on a rerun):
    looked at for it;
 4. the chosen variant written as a shipped teacher (``DIR/shipped/<name>/``: adapter + card);
 5. the **test** evaluation of the shipped teacher through the same path users load it by
-   (:func:`teacher_model_dir`: backbone + merged adapter), written as ``summary.json``.
+   (:func:`~optical_rerank.models.shipped_model_dir`: backbone + merged adapter), written as ``summary.json``.
 """
 from __future__ import annotations
 
 import json
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +28,13 @@ from ..files import sha256_file, write_json_atomic
 from ..provenance import environment_info
 from ._bundle_eval import evaluate_bundle
 from ._groups import Bundle, load_bundle
-from ._lora import ADAPTER_FILE, LoraTeacherConfig, _device, _log, biencoder_scores, train_lora_teacher
-from ._shipped import CARD_FILE, shipped_card, teacher_model_dir
+from ..models import ADAPTER_FILE, CARD_FILE, shipped_card, shipped_model_dir
+from ._lora import LoraTeacherConfig, _device, _log, biencoder_scores, train_lora_teacher
 
-__all__ = ["Recipe", "load_recipe", "run_recipe", "evaluate_shipped"]
+__all__ = ["Recipe", "load_recipe", "run_recipe", "evaluate_shipped", "DEFAULT_TEACHER"]
+
+#: The teacher the toolkit uses unless told otherwise (shipped, see ``models list``).
+DEFAULT_TEACHER = "teacher-e5-lora"
 
 
 class Recipe:
@@ -76,7 +79,7 @@ def _dev_score(summary: Mapping[str, Mapping]) -> float:
 
 def run_recipe(recipe: Recipe, bundle_dir: str | Path, out: str | Path, *, runs_dir: str | Path,
                summary_path: str | Path, command: str, max_steps: int | None = None,
-               variant_budget_s: float | None = None) -> dict:
+               variant_budget_s: float | None = None, stop_at_step: int | None = None) -> dict:
     """Run the recipe (module docstring); returns the test summary."""
     from ..models import load_encoder
 
@@ -107,7 +110,7 @@ def run_recipe(recipe: Recipe, bundle_dir: str | Path, out: str | Path, *, runs_
             _log(f"variant {vname}: done before (dev {_dev_score(dev[vname]):.4f})")
             continue
         rec = train_lora_teacher(cfg, bundle, vdir, kd_train=kd_train, max_steps=max_steps,
-                                 time_budget_s=variant_budget_s)
+                                 time_budget_s=variant_budget_s, stop_at_step=stop_at_step)
         model, tok = rec.pop("_model"), rec.pop("_tokenizer")
         summary = evaluate_bundle(bundle, teacher=(model, tok, cfg), teacher_sha256=rec["adapter_sha256"],
                                   encoder=(encoder, enc_tok), runs_dir=vdir / "dev-runs", split="dev",
@@ -155,11 +158,13 @@ def _backbone_record() -> dict:
 
 
 def evaluate_shipped(name_or_dir: str | Path, bundle: Bundle | str | Path, *, runs_dir: str | Path,
-                     summary_path: str | Path, command: str, encoder: tuple[Any, Any] | None = None) -> dict:
+                     summary_path: str | Path, command: str, encoder: tuple[Any, Any] | None = None,
+                     sets: Sequence[str] | None = None, time_budget_s: float | None = None) -> dict:
     """Evaluate a shipped teacher on the bundle's test sets; writes and returns ``summary.json``.
 
     Runs already in ``runs_dir`` for the same adapter and bundle are reused, so on a machine
-    without a GPU the summary is rebuilt from committed runs in seconds.
+    without a GPU the summary is rebuilt from committed runs in seconds; unfinished runs resume
+    (``time_budget_s`` bounds one sitting, see :func:`evaluate_bundle`).
     """
     from ..models import load_cross_encoder_model, load_encoder
 
@@ -169,17 +174,18 @@ def evaluate_shipped(name_or_dir: str | Path, bundle: Bundle | str | Path, *, ru
     device, bf16 = _device(cfg.precision)
 
     def need(system: str) -> bool:
-        return any(not (Path(runs_dir) / n / f"{system}.txt").is_file() for n in bundle.test)
+        return any(not (Path(runs_dir) / n / f"{system}.txt").is_file() for n in (sets or bundle.test))
 
     teacher = None
     if need("teacher"):
-        tok, model = load_cross_encoder_model(teacher_model_dir(name_or_dir))
+        tok, model = load_cross_encoder_model(shipped_model_dir(name_or_dir))
         teacher = (model.to(device), tok, cfg)
     if encoder is None and need("e5-biencoder"):
         t, e = load_encoder(cfg.backbone)
         encoder = (e.to(device), t)
     summary = evaluate_bundle(bundle, teacher=teacher, teacher_sha256=card["adapter_sha256"], encoder=encoder,
-                              runs_dir=runs_dir, split="test", bf16=bf16, log=_log)
+                              runs_dir=runs_dir, split="test", bf16=bf16, sets=sets, time_budget_s=time_budget_s,
+                              log=_log)
     summary["teacher"] = {"name": card["name"], "variant": card.get("variant"),
                           "adapter_sha256": card["adapter_sha256"], "bundle_sha256": bundle.sha256}
     summary["command"] = command

