@@ -9,21 +9,32 @@
   :func:`config_diff` says which keys differ between two recorded configs.
 - :func:`command_line` is the shell-quoted command that made an output (first line of reports,
   ``command`` of records).
+- :class:`JsonConfig` gives a stage config its JSON text, atomic ``save``, checked ``from_json``
+  and ``load`` (one implementation for :class:`~optical_rerank.rerank.RerankConfig` and
+  :class:`~optical_rerank.distill.DistillConfig`).
+- The value checks of the configs' ``__post_init__``: :func:`checker` (a ``need(cond, msg)``
+  raising :class:`ConfigError` prefixed with the class name), :func:`is_int`, :func:`is_number`,
+  :func:`is_device` (``auto``, ``cpu``, ``cuda``, ``cuda:N``).
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import math
 import os
+import re
 import shlex
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 from .errors import ConfigError
-from .files import sha256_json
+from .files import json_text, sha256_json, write_json_atomic
 
-__all__ = ["from_dict", "from_args", "config_fields", "fingerprint", "config_diff", "command_line"]
+__all__ = ["from_dict", "from_args", "config_fields", "fingerprint", "config_diff", "command_line", "JsonConfig",
+           "checker", "is_int", "is_number", "is_device", "DEVICE_PATTERN"]
 
 T = TypeVar("T")
 
@@ -141,3 +152,72 @@ def command_line(argv: Sequence[str] | None, module: str | None = None, *, pytho
         exe = python or _relative_exe(sys.executable or "python")
         words = [exe, *(["-m", module] if module else []), *(argv or [])]
     return shlex.join(words)
+
+
+# --------------------------------------------------------------------------- JSON files
+class JsonConfig:
+    """JSON text, atomic save and checked load for a config dataclass (a mixin).
+
+    The subclass defines ``to_dict()`` (JSON-ready fields) and the classmethod ``from_dict(obj)``
+    (checked, e.g. through :func:`from_dict`); this gives it ``to_json``, ``from_json``, ``save``
+    and ``load``. A subclass whose files wrap the config in a larger record (a run sidecar)
+    overrides :meth:`_config_record` to pick the config out.
+    """
+
+    def to_json(self) -> str:
+        """Indented, key-sorted JSON text of ``to_dict()`` (what :meth:`save` writes)."""
+        return json_text(self.to_dict())  # type: ignore[attr-defined]
+
+    @classmethod
+    def _config_record(cls, obj: Any) -> Any:
+        """The config's mapping inside a parsed JSON document (the document itself here)."""
+        return obj
+
+    @classmethod
+    def from_json(cls: type[T], text: str) -> T:
+        """Parse :meth:`to_json` output; invalid JSON is a :class:`ConfigError` naming the class."""
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{cls.__name__}: invalid JSON: {exc.msg} (line {exc.lineno})") from None
+        return cls.from_dict(cls._config_record(obj))  # type: ignore[attr-defined]
+
+    def save(self, path: str | Path) -> None:
+        """Write :meth:`to_json` atomically to ``path``."""
+        write_json_atomic(path, self.to_dict())  # type: ignore[attr-defined]
+
+    @classmethod
+    def load(cls: type[T], path: str | Path) -> T:
+        """Read a file written by :meth:`save`; a missing file is a :class:`ConfigError`."""
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"{p}: no such config file")
+        return cls.from_json(p.read_text(encoding="utf-8"))  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------- value checks
+#: What a ``device`` setting may be: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+def checker(owner: str) -> Callable[[bool, str], None]:
+    """``need(cond, msg)``: raise ``ConfigError(f"{owner}: {msg}")`` unless ``cond``."""
+    def need(cond: bool, msg: str) -> None:
+        if not cond:
+            raise ConfigError(f"{owner}: {msg}")
+    return need
+
+
+def is_int(v: object) -> bool:
+    """An ``int`` that is not a ``bool``."""
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def is_number(v: object) -> bool:
+    """A finite ``int`` or ``float`` that is not a ``bool``."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))
+
+
+def is_device(v: object) -> bool:
+    """A device setting matching :data:`DEVICE_PATTERN`."""
+    return isinstance(v, str) and bool(DEVICE_PATTERN.match(v))

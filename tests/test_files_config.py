@@ -111,3 +111,40 @@ def test_command_line():
     line = config.command_line(["ot"], "optical_rerank.bench")
     assert line.endswith(" -m optical_rerank.bench ot") and line.split()[0] in (sys.executable,
                                                                                 os.path.relpath(sys.executable))
+
+
+@dataclass(frozen=True)
+class _JsonCfg(config.JsonConfig):
+    model: str
+    layers: tuple[int, ...] = (12,)
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "layers": list(self.layers)}
+
+    @classmethod
+    def from_dict(cls, obj):
+        return config.from_dict(cls, obj, required=("model",))
+
+
+def test_json_config_mixin_saves_and_loads(tmp_path):
+    cfg = _JsonCfg("m", (6, 12))
+    assert cfg.to_json() == '{\n  "layers": [\n    6,\n    12\n  ],\n  "model": "m"\n}\n'
+    cfg.save(tmp_path / "c.json")
+    assert (tmp_path / "c.json").read_text(encoding="utf-8") == cfg.to_json()
+    assert _JsonCfg.load(tmp_path / "c.json") == cfg == _JsonCfg.from_json(cfg.to_json())
+    with pytest.raises(ConfigError, match=r"_JsonCfg: invalid JSON: .* \(line 1\)"):
+        _JsonCfg.from_json("{")
+    with pytest.raises(ConfigError, match="no such config file"):
+        _JsonCfg.load(tmp_path / "missing.json")
+
+
+def test_value_checks():
+    assert config.is_int(3) and not config.is_int(True) and not config.is_int(3.0)
+    assert config.is_number(2.5) and config.is_number(1) and not config.is_number(float("nan"))
+    assert not config.is_number(False) and not config.is_number("1")
+    assert all(config.is_device(d) for d in ("auto", "cpu", "cuda", "cuda:1"))
+    assert not any(config.is_device(d) for d in ("gpu", "cuda:", None))
+    need = config.checker("XConfig")
+    need(True, "unused")
+    with pytest.raises(ConfigError, match="^XConfig: depth must be >= 1$"):
+        need(False, "depth must be >= 1")

@@ -2,18 +2,14 @@
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
 import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from ..config import from_dict
+from ..config import JsonConfig, checker, from_dict, is_device, is_int, is_number
 from ..errors import ConfigError
-from ..files import json_text, write_json_atomic
 from ..rerank import E5_TEMPLATES
 from .losses import METHODS
 
@@ -22,23 +18,14 @@ MARGINALS = ("uniform", "idf")
 GRADS = ("envelope", "unrolled")
 SIDES = ("query", "document")
 SAMPLING = ("uniform", "language")
-_DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 #: Fields that may change between a run and its resumption (they do not change the weights).
 RESUME_NEUTRAL = ("output", "save_every", "eval_every", "log_every", "keep_checkpoints", "eval_topics",
                   "strict_leakage", "device", "threads", "show_progress")
 
 
-def _is_int(v: object) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_num(v: object) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))
-
-
 @dataclass(frozen=True)
-class DistillConfig:
+class DistillConfig(JsonConfig):
     """Everything that determines a distillation run.
 
     Parameters
@@ -130,9 +117,7 @@ class DistillConfig:
     show_progress: bool = True
 
     def __post_init__(self) -> None:
-        def need(cond: bool, msg: str) -> None:
-            if not cond:
-                raise ConfigError(f"DistillConfig: {msg}")
+        need = checker("DistillConfig")
 
         # normalise sequences (JSON gives lists, the CLI strings)
         layers = self.layers
@@ -144,7 +129,7 @@ class DistillConfig:
         for item in layers:
             if isinstance(item, str) and item.strip().lower() == "last":
                 norm_layers.append("last")
-            elif (isinstance(item, str) and re.fullmatch(r"-?\d+", item.strip())) or _is_int(item):
+            elif (isinstance(item, str) and re.fullmatch(r"-?\d+", item.strip())) or is_int(item):
                 norm_layers.append(int(item))
             else:
                 raise ConfigError(f"DistillConfig: a layer must be an integer or 'last', got {item!r}")
@@ -160,11 +145,11 @@ class DistillConfig:
                 object.__setattr__(self, name, os.fspath(v))
         for name in ("reg", "tol", "lr", "weight_decay", "score_weight", "anchor_weight"):
             v = getattr(self, name)
-            if _is_int(v):
+            if is_int(v):
                 object.__setattr__(self, name, float(v))
         for name in ("grad_clip", "unbalanced_tau"):
             v = getattr(self, name)
-            if _is_int(v):
+            if is_int(v):
                 object.__setattr__(self, name, float(v))
 
         need(isinstance(self.teacher, str) and bool(self.teacher.strip()), "teacher must be a non-empty path or name")
@@ -173,86 +158,62 @@ class DistillConfig:
         need(self.method != "score" or (self.in_context and self.score_weight > 0),
              "method='score' trains on the score term alone: it needs in_context=True and score_weight > 0")
         need(self.cost in COSTS, f"cost must be one of {COSTS}, got {self.cost!r}")
-        need(_is_num(self.reg) and self.reg > 0, f"reg must be a finite number > 0, got {self.reg!r}")
-        need(_is_int(self.max_iter) and self.max_iter >= 1, f"max_iter must be an integer >= 1, got {self.max_iter!r}")
-        need(_is_num(self.tol) and self.tol >= 0, f"tol must be a number >= 0, got {self.tol!r}")
+        need(is_number(self.reg) and self.reg > 0, f"reg must be a finite number > 0, got {self.reg!r}")
+        need(is_int(self.max_iter) and self.max_iter >= 1, f"max_iter must be an integer >= 1, got {self.max_iter!r}")
+        need(is_number(self.tol) and self.tol >= 0, f"tol must be a number >= 0, got {self.tol!r}")
         need(self.unbalanced_tau is None or (isinstance(self.unbalanced_tau, float) and self.unbalanced_tau > 0),
              f"unbalanced_tau must be None (balanced) or a number > 0, got {self.unbalanced_tau!r}")
         need(self.marginals in MARGINALS, f"marginals must be one of {MARGINALS}, got {self.marginals!r}")
         need(self.grad in GRADS, f"grad must be one of {GRADS}, got {self.grad!r}")
         need(self.side in SIDES, f"side must be one of {SIDES}, got {self.side!r}")
         need(isinstance(self.in_context, bool), f"in_context must be a bool, got {self.in_context!r}")
-        need(_is_num(self.score_weight) and self.score_weight >= 0,
+        need(is_number(self.score_weight) and self.score_weight >= 0,
              f"score_weight must be a number >= 0, got {self.score_weight!r}")
-        need(_is_num(self.anchor_weight) and self.anchor_weight >= 0,
+        need(is_number(self.anchor_weight) and self.anchor_weight >= 0,
              f"anchor_weight must be a number >= 0, got {self.anchor_weight!r}")
         need(self.score_weight == 0 or self.in_context,
              "score_weight > 0 compares relevance scores of (text, context) pairs: it needs in_context=True")
         for name in ("query_template", "passage_template"):
             t = getattr(self, name)
             need(isinstance(t, str) and t.count("{text}") == 1, f"{name} must contain '{{text}}' exactly once, got {t!r}")
-        need(_is_int(self.max_length) and self.max_length >= 8, f"max_length must be an integer >= 8, got {self.max_length!r}")
-        need(_is_int(self.batch_size) and self.batch_size >= 1, f"batch_size must be an integer >= 1, got {self.batch_size!r}")
-        need(_is_num(self.lr) and self.lr > 0, f"lr must be a finite number > 0, got {self.lr!r}")
-        need(_is_int(self.steps) and self.steps >= 1, f"steps must be an integer >= 1, got {self.steps!r}")
-        need(self.warmup is None or (_is_int(self.warmup) and 0 <= self.warmup <= self.steps),
+        need(is_int(self.max_length) and self.max_length >= 8, f"max_length must be an integer >= 8, got {self.max_length!r}")
+        need(is_int(self.batch_size) and self.batch_size >= 1, f"batch_size must be an integer >= 1, got {self.batch_size!r}")
+        need(is_number(self.lr) and self.lr > 0, f"lr must be a finite number > 0, got {self.lr!r}")
+        need(is_int(self.steps) and self.steps >= 1, f"steps must be an integer >= 1, got {self.steps!r}")
+        need(self.warmup is None or (is_int(self.warmup) and 0 <= self.warmup <= self.steps),
              f"warmup must be None (10% of steps) or an integer in [0, steps={self.steps}], got {self.warmup!r}")
-        need(_is_num(self.weight_decay) and self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay!r}")
-        need(self.grad_clip is None or (_is_num(self.grad_clip) and self.grad_clip > 0),
+        need(is_number(self.weight_decay) and self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        need(self.grad_clip is None or (is_number(self.grad_clip) and self.grad_clip > 0),
              f"grad_clip must be None or a number > 0, got {self.grad_clip!r}")
-        need(_is_int(self.seed) and self.seed >= 0, f"seed must be an integer >= 0, got {self.seed!r}")
+        need(is_int(self.seed) and self.seed >= 0, f"seed must be an integer >= 0, got {self.seed!r}")
         need(self.sampling in SAMPLING, f"sampling must be one of {SAMPLING}, got {self.sampling!r}")
-        need(_is_int(self.dev_size) and self.dev_size >= 0, f"dev_size must be an integer >= 0, got {self.dev_size!r}")
+        need(is_int(self.dev_size) and self.dev_size >= 0, f"dev_size must be an integer >= 0, got {self.dev_size!r}")
         for name in ("save_every", "eval_every", "log_every"):
             v = getattr(self, name)
-            need(_is_int(v) and v >= 0, f"{name} must be an integer >= 0 (0 = only at the end), got {v!r}")
-        need(_is_int(self.keep_checkpoints) and self.keep_checkpoints >= 1,
+            need(is_int(v) and v >= 0, f"{name} must be an integer >= 0 (0 = only at the end), got {v!r}")
+        need(is_int(self.keep_checkpoints) and self.keep_checkpoints >= 1,
              f"keep_checkpoints must be an integer >= 1, got {self.keep_checkpoints!r}")
         need(isinstance(self.strict_leakage, bool), f"strict_leakage must be a bool, got {self.strict_leakage!r}")
-        need(isinstance(self.device, str) and bool(_DEVICE_RE.match(self.device)),
+        need(is_device(self.device),
              f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
-        need(self.threads is None or (_is_int(self.threads) and self.threads >= 1),
+        need(self.threads is None or (is_int(self.threads) and self.threads >= 1),
              f"threads must be None or an integer >= 1, got {self.threads!r}")
         need(isinstance(self.show_progress, bool), f"show_progress must be a bool, got {self.show_progress!r}")
 
-    # ---- serialisation
+    # ---- serialisation (to_json, from_json, save, load: optical_rerank.config.JsonConfig)
     def to_dict(self) -> dict[str, Any]:
-        """The config as a JSON-ready dict (tuples become lists)."""
+        """The config as a JSON-ready dict (tuples become lists; :meth:`to_json` is the content of
+        ``distill_config.json``)."""
         d = dataclasses.asdict(self)
         d["layers"] = list(self.layers)
         d["eval_topics"] = list(self.eval_topics)
         return d
-
-    def to_json(self) -> str:
-        """Indented, key-sorted JSON text (the content of ``distill_config.json``)."""
-        return json_text(self.to_dict())
 
     @classmethod
     def from_dict(cls, obj: Mapping[str, Any]) -> DistillConfig:
         """Build a config from a dict (:func:`optical_rerank.config.from_dict`): unknown keys are an
         error, missing keys take defaults, lists become tuples."""
         return from_dict(cls, obj, required=("teacher", "output"))
-
-    @classmethod
-    def from_json(cls, text: str) -> DistillConfig:
-        """Parse :meth:`to_json` output."""
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"DistillConfig: invalid JSON: {exc.msg} (line {exc.lineno})") from None
-        return cls.from_dict(obj)
-
-    def save(self, path: str | Path) -> None:
-        """Write :meth:`to_json` atomically to ``path``."""
-        write_json_atomic(path, self.to_dict())
-
-    @classmethod
-    def load(cls, path: str | Path) -> DistillConfig:
-        """Read a ``distill_config.json`` file."""
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"{p}: no such config file")
-        return cls.from_json(p.read_text(encoding="utf-8"))
 
     @property
     def warmup_steps(self) -> int:
@@ -291,7 +252,7 @@ def resolve_layers(layers: Sequence[int | str], num_layers: int) -> tuple[int, .
             if item.strip().lower() != "last":
                 raise ConfigError(f"layer {item!r}: use an integer or 'last'")
             out.add(num_layers)
-        elif _is_int(item):
+        elif is_int(item):
             k = int(item)
             if k < 0:
                 k = num_layers + 1 + k

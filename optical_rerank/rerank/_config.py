@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import from_dict
-from ..errors import ConfigError, InputFormatError
+from ..config import JsonConfig, checker, from_dict, is_device, is_int
+from ..errors import InputFormatError
 from ..files import sha256_json, write_json_atomic
 
 __all__ = ["RerankConfig", "ModelCard", "model_card", "templates_for", "max_length_for", "render_template",
@@ -45,7 +44,6 @@ SIDECAR_FORMAT = "optical_rerank.run/1"
 _AGGREGATIONS = ("maxp", "firstp")
 _QUANTIZE = ("none", "int8")
 _DTYPES = ("fp32", "bf16", "fp16")
-_DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 
 # --------------------------------------------------------------------------- templates
@@ -125,7 +123,7 @@ def max_length_for(model: str | Path | None, max_length: int | None = None) -> i
 
 # --------------------------------------------------------------------------- config
 @dataclass(frozen=True)
-class RerankConfig:
+class RerankConfig(JsonConfig):
     """Everything that determines a reranked run.
 
     Parameters
@@ -170,13 +168,7 @@ class RerankConfig:
     show_progress: bool = False
 
     def __post_init__(self) -> None:
-        def need(cond: bool, msg: str) -> None:
-            if not cond:
-                raise ConfigError(f"RerankConfig: {msg}")
-
-        def is_int(v: object) -> bool:
-            return isinstance(v, int) and not isinstance(v, bool)
-
+        need = checker("RerankConfig")
         need(isinstance(self.model, str) and bool(self.model.strip()), f"model must be a non-empty string, got {self.model!r}")
         for name in ("query_template", "passage_template"):
             t = getattr(self, name)
@@ -202,7 +194,7 @@ class RerankConfig:
              f"threads must be None or an integer >= 1, got {self.threads!r}")
         need(self.quantize in _QUANTIZE, f"quantize must be one of {_QUANTIZE}, got {self.quantize!r}")
         need(self.dtype in _DTYPES, f"dtype must be one of {_DTYPES}, got {self.dtype!r}")
-        need(isinstance(self.device, str) and bool(_DEVICE_RE.match(self.device)),
+        need(is_device(self.device),
              f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
         need(isinstance(self.show_progress, bool), f"show_progress must be a bool, got {self.show_progress!r}")
         need(not (self.quantize == "int8" and self.device.startswith("cuda")),
@@ -211,14 +203,11 @@ class RerankConfig:
         need(not (self.dtype != "fp32" and self.device == "cpu"),
              f"dtype={self.dtype!r} is for GPU inference; use dtype='fp32' on CPU (or quantize='int8')")
 
-    # ---- serialisation
+    # ---- serialisation (to_json, from_json, save, load: optical_rerank.config.JsonConfig)
     def to_dict(self) -> dict[str, Any]:
-        """The config as a plain dict (JSON-ready)."""
+        """The config as a plain dict (JSON-ready; :meth:`to_json` is what ``<run>.config.json`` holds
+        under ``"config"``)."""
         return dataclasses.asdict(self)
-
-    def to_json(self) -> str:
-        """Indented, key-sorted JSON text (what ``<run>.config.json`` holds under ``"config"``)."""
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
     @classmethod
     def from_dict(cls, obj: Mapping[str, Any]) -> RerankConfig:
@@ -226,27 +215,12 @@ class RerankConfig:
         return from_dict(cls, obj, required=("model",))
 
     @classmethod
-    def from_json(cls, text: str) -> RerankConfig:
-        """Parse :meth:`to_json` output, or a run sidecar (``<run>.config.json``, config under ``"config"``)."""
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"RerankConfig: invalid JSON: {exc.msg} (line {exc.lineno})") from None
+    def _config_record(cls, obj: Any) -> Any:
+        """A run sidecar (``<run>.config.json``) holds the config under ``"config"``: :meth:`from_json`
+        and :meth:`load` read a config file or a sidecar."""
         if isinstance(obj, dict) and obj.get("format") == SIDECAR_FORMAT and isinstance(obj.get("config"), dict):
-            obj = obj["config"]
-        return cls.from_dict(obj)
-
-    def save(self, path: str | Path) -> None:
-        """Write :meth:`to_json` atomically to ``path``."""
-        write_json_atomic(path, self.to_dict())
-
-    @classmethod
-    def load(cls, path: str | Path) -> RerankConfig:
-        """Read a config (or run sidecar) JSON file."""
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"{p}: no such config file")
-        return cls.from_json(p.read_text(encoding="utf-8"))
+            return obj["config"]
+        return obj
 
     def identity(self) -> dict[str, Any]:
         """The fields that determine the run's bytes (all but ``show_progress``)."""
