@@ -99,13 +99,18 @@ def passage_id(pivot: str, text: str) -> str:
     return f"afriqa-{pivot}-{digest}"
 
 
+def _row_id(path: Path, lineno: int, row: dict) -> str:
+    """The ``id`` of an AfriQA JSONL row, as a string; a row without one is an error naming its line."""
+    if "id" not in row:
+        raise InputFormatError(path, lineno, 'missing field "id"')
+    return str(row["id"])
+
+
 def read_afriqa_queries(path: Path) -> dict[str, dict]:
     """``{id: row}`` of an AfriQA queries file; ids as strings; duplicates are errors."""
     out: dict[str, dict] = {}
     for lineno, row in read_jsonl(path):
-        if "id" not in row:
-            raise InputFormatError(path, lineno, 'missing field "id"')
-        qid = str(row["id"])
+        qid = _row_id(path, lineno, row)
         if qid in out:
             raise InputFormatError(path, lineno, f"duplicate question id {qid!r}")
         out[qid] = row
@@ -168,9 +173,7 @@ def prepare_afriqa(out_dir: str | Path, *, langs: Iterable[str] | str | None = N
             gold_rows = 0
             for lineno, row in read_jsonl(gpath):
                 gold_rows += 1
-                if "id" not in row:
-                    raise InputFormatError(gpath, lineno, 'missing field "id"')
-                gid = str(row["id"])
+                gid = _row_id(gpath, lineno, row)
                 if gid in seen:
                     raise InputFormatError(gpath, lineno, f"question id {gid!r} repeated (first on line {seen[gid]})")
                 seen[gid] = lineno
