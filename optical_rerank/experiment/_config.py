@@ -9,7 +9,6 @@ and the ``rerank`` block through :class:`~optical_rerank.rerank.RerankConfig`.
 from __future__ import annotations
 
 import json
-import math
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -17,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import from_dict
+from ..config import from_dict, is_int, is_number
 from ..errors import ConfigError
-from ..rerank import RerankConfig
 from ..models import shipped_models
+from ..rerank import RerankConfig
 from ..teacher import TeacherConfig
 from ._systems import ALL_SYSTEMS, block_systems, known_systems
 
@@ -124,10 +123,10 @@ class ExperimentConfig:
         _need(isinstance(self.name, str) and bool(self.name.strip()), "name", "must be a non-empty string", self.name)
         for key in ("data_root", "models_root", "runs_dir", "results_dir"):
             _need(isinstance(getattr(self, key), str), key, "must be a path string", getattr(self, key))
-        _need(_is_int(self.seed) and self.seed >= 0, "seed", "must be an integer >= 0", self.seed)
+        _need(is_int(self.seed) and self.seed >= 0, "seed", "must be an integer >= 0", self.seed)
         n = self.max_queries_per_language
-        _need(n is None or (_is_int(n) and n >= 1), "max_queries_per_language", "must be null or an integer >= 1", n)
-        _need(_is_int(self.depth) and self.depth >= 1, "depth", "must be an integer >= 1", self.depth)
+        _need(n is None or (is_int(n) and n >= 1), "max_queries_per_language", "must be null or an integer >= 1", n)
+        _need(is_int(self.depth) and self.depth >= 1, "depth", "must be an integer >= 1", self.depth)
         _need(self.candidates in ("translated", "native"), "candidates", "must be 'translated' or 'native'",
               self.candidates)
         self._check_bm25()
@@ -160,8 +159,8 @@ class ExperimentConfig:
         unknown = sorted(set(self.bm25) - {"k1", "b"})
         _need(not unknown, "bm25", f"has unknown keys {unknown}; known: ['b', 'k1']", self.bm25)
         k1, b = self.bm25.get("k1", 0.9), self.bm25.get("b", 0.4)
-        _need(_is_num(k1) and k1 >= 0, "bm25.k1", "must be a number >= 0", k1)
-        _need(_is_num(b) and 0 <= b <= 1, "bm25.b", "must be a number in [0, 1]", b)
+        _need(is_number(k1) and k1 >= 0, "bm25.k1", "must be a number >= 0", k1)
+        _need(is_number(b) and 0 <= b <= 1, "bm25.b", "must be a number in [0, 1]", b)
 
     def _check_rerank(self) -> None:
         _need(isinstance(self.rerank, dict), "rerank", "must be a mapping of RerankConfig fields", self.rerank)
@@ -179,7 +178,7 @@ class ExperimentConfig:
             if not isinstance(block, dict) or "method" not in block:
                 raise ConfigError(f"{key} must be a mapping with a `method` (ot, mse or score)")
             ctx_k = block.get("context_k", 3)
-            _need(_is_int(ctx_k) and ctx_k >= 1, f"{key}.context_k", "must be an integer >= 1", ctx_k)
+            _need(is_int(ctx_k) and ctx_k >= 1, f"{key}.context_k", "must be an integer >= 1", ctx_k)
             corpus = block.get("context_corpus")
             _need(corpus is None or isinstance(corpus, str), f"{key}.context_corpus", "must be a path", corpus)
             for own in STUDENT_SET_BY_EXPERIMENT:
@@ -207,7 +206,7 @@ class ExperimentConfig:
                 _need(split in AFRIQA_SPLITS, "afriqa.split", f"must be one of {AFRIQA_SPLITS}", split)
             if name == "dl19":
                 n = block.get("max_queries")
-                _need(n is None or (_is_int(n) and n >= 1), "dl19.max_queries", "must be null or an integer >= 1", n)
+                _need(n is None or (is_int(n) and n >= 1), "dl19.max_queries", "must be null or an integer >= 1", n)
             systems = block.get("systems")
             _need(systems is None or (isinstance(systems, list) and all(isinstance(s, str) for s in systems)),
                   f"{name}.systems", "must be a list of system names", systems)
@@ -223,14 +222,6 @@ def _distill_config(fields: Mapping[str, Any], seed: int) -> Any:
     from ..distill import DistillConfig  # heavy
 
     return DistillConfig.from_dict({"seed": seed, "teacher": "teacher", "output": "output", **fields})
-
-
-def _is_int(v: object) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_num(v: object) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def _need(cond: bool, key: str, what: str, value: object) -> None:
