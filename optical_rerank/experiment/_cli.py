@@ -6,7 +6,6 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 
-from . import __doc__ as _DESCRIPTION  # the package docstring: the help text
 from ._config import ExperimentConfig
 from ._report import render_markdown
 from ._runner import Experiment
@@ -14,7 +13,8 @@ from ._runner import Experiment
 
 def build_parser() -> argparse.ArgumentParser:
     """``python -m optical_rerank.experiment CONFIG [--max-queries-per-language N] [--depth N] [--name NAME]``."""
-    p = argparse.ArgumentParser(prog="python -m optical_rerank.experiment", description=_DESCRIPTION,
+    description = sys.modules[__package__].__doc__  # the package docstring (no import back into the package)
+    p = argparse.ArgumentParser(prog="python -m optical_rerank.experiment", description=description,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("config", help="experiment YAML/JSON (e.g. configs/afriqa.yaml)")
     p.add_argument("--max-queries-per-language", type=int, help="override the config's query budget")
