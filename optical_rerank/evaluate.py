@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -74,23 +75,63 @@ def _to_pytrec_run(run: Run, cut: int | None = None, digits: int | None = None) 
     return out
 
 
-def _validate_measures(measures: Sequence[str]) -> list[str]:
+#: trec_eval measures whose parameter is a list of integer cutoffs (``P.5,10``); each must be >= 1.
+_CUTOFF_MEASURES = {"P", "recall", "ndcg_cut", "map_cut", "success", "relative_P", "relstring", "set_relative_P"}
+#: ... a list of numbers in [0, 1] (``iprec_at_recall.0.1,0.5``).
+_FRACTION_MEASURES = {"iprec_at_recall"}
+#: ... a list of positive numbers (``Rprec_mult.0.5,2``) or one (``set_F.0.5``: beta).
+_POSITIVE_MEASURES = {"Rprec_mult", "set_F"}
+_CUTOFF = re.compile(r"[1-9][0-9]{0,8}")
+_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?|\.[0-9]+")
+
+
+def _bad(m: str, why: str) -> ConfigError:
+    return ConfigError(f"bad measure {m!r}: {why}")
+
+
+def validate_measures(measures: Sequence[str]) -> list[str]:
+    """The measures, checked; anything pytrec_eval would reject, misread or crash on is a :class:`ConfigError`.
+
+    ``mrr@K`` needs an ASCII integer K >= 1. A parameter (``name.param``) is accepted only where
+    trec_eval reads one, and only in the form it reads: comma-separated integer cutoffs >= 1 for
+    ``P``, ``recall``, ``ndcg_cut``, ``map_cut``, ``success``, ... (``ndcg_cut.x``, ``P.0``,
+    ``P.1e3`` and ``P.10,`` are errors: pytrec_eval rejects them, aborts the process, or silently
+    reads another cutoff); numbers for ``iprec_at_recall``, ``Rprec_mult`` and ``set_F``.
+    """
     ok = []
     for m in measures:
+        if not isinstance(m, str) or not m or any(c.isspace() for c in m):
+            raise _bad(m, "empty or holds whitespace")
         if m.startswith("mrr@"):
-            try:
-                k = int(m[4:])
-            except ValueError:
-                raise ConfigError(f"bad measure {m!r}: expected mrr@K with an integer K") from None
-            if k < 1:
-                raise ConfigError(f"bad measure {m!r}: K must be >= 1")
-        elif m.split(".", 1)[0] not in pytrec_eval.supported_measures:
+            if not _CUTOFF.fullmatch(m[4:]):
+                raise _bad(m, "expected mrr@K with an integer K >= 1 (ASCII digits), e.g. mrr@10")
+            ok.append(m)
+            continue
+        name, dot, param = m.partition(".")
+        if name not in pytrec_eval.supported_measures:
             raise ConfigError(f"unknown measure {m!r}; trec_eval measures: {', '.join(sorted(pytrec_eval.supported_measures))}, "
                               "or mrr@K")
+        if dot:
+            values = param.split(",")
+            if name in _CUTOFF_MEASURES:
+                if not all(_CUTOFF.fullmatch(v) for v in values):
+                    raise _bad(m, f"{name} takes comma-separated integer cutoffs >= 1, e.g. {name}.10 or {name}.5,10")
+            elif name in _FRACTION_MEASURES:
+                if not all(_NUMBER.fullmatch(v) and float(v) <= 1.0 for v in values):
+                    raise _bad(m, f"{name} takes comma-separated numbers in [0, 1], e.g. {name}.0.5")
+            elif name in _POSITIVE_MEASURES:
+                if not all(_NUMBER.fullmatch(v) and float(v) > 0 for v in values) or (name == "set_F" and len(values) != 1):
+                    raise _bad(m, f"{name} takes {'one positive number' if name == 'set_F' else 'positive numbers'}, "
+                                  f"e.g. {name}.0.5")
+            else:
+                raise _bad(m, f"{name} takes no parameter here; use {name}")
         ok.append(m)
     if not ok:
         raise ConfigError("no measures requested")
     return ok
+
+
+_validate_measures = validate_measures
 
 
 def evaluate_run(qrels: Qrels | str | Path, run: Run | str | Path, measures: Sequence[str] = DEFAULT_MEASURES,

@@ -47,7 +47,9 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
     """Open a temporary file next to ``path``; on success fsync it and rename it over ``path``.
 
     If the body raises (or the process dies), ``path`` keeps its previous content and the
-    temporary file is removed (or, after a kill, left as ``.<name>.*.tmp`` to be ignored).
+    temporary file is removed (or, after a kill, left as ``.<name>.*.tmp`` to be ignored). An
+    :class:`OSError` that names no file (``write``/``fsync`` on a full disk) is raised again
+    naming ``path``, so the error line says which output could not be written.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -61,9 +63,11 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
+            raise OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(path)) from exc
         raise
 
 

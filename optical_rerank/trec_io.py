@@ -5,7 +5,13 @@ Conventions
 * Readers accept UTF-8 with or without a BOM, LF or CRLF line ends, and skip blank lines.
   Anything else that is wrong (invalid UTF-8, wrong column count, duplicate ids, non-numeric
   or non-finite scores, empty query text) raises :class:`~optical_rerank.errors.InputFormatError`
-  naming ``file:line``.
+  naming ``file:line``. A file with no line at all is an error too (``allow_empty=True`` accepts it).
+* Identifiers and numbers are read as trec_eval reads them, or refused: columns are separated by
+  ASCII whitespace (space, tab, VT, FF, CR: C's ``isspace``), and a qid or docid holding any other
+  whitespace (a topic id ``q 1``, a no-break space) is an error; relevance grades and ranks are
+  ASCII integers (optional sign, digits ``0-9`` only) and scores ASCII decimal numbers, so values
+  such as ``1_0``, ``١`` (an Arabic-Indic digit) or ``1.0`` (a grade), which Python's ``int()``/
+  ``float()`` and trec_eval's ``atol()``/``atof()`` read differently, are refused.
 * Writers go through :func:`optical_rerank.files.atomic_write` (re-exported here): a temporary file in the target directory, flushed
   and fsynced, then ``os.replace``. An interrupted or failed write (full disk, kill) leaves the
   previous file intact.
@@ -16,6 +22,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
@@ -51,29 +59,68 @@ def iter_lines(path: str | Path, keep_blank: bool = False) -> Iterator[tuple[int
                 yield lineno, line
 
 
+_ASCII_SPACE = re.compile(r"[ \t\v\f\r]+")  # C isspace() less the newline: trec_eval's column separators
+_ASCII_INT = re.compile(r"[+-]?[0-9]+")
+_ASCII_FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_NONFINITE = re.compile(r"[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
+
+
+def _columns(line: str) -> list[str]:
+    """The columns of a qrels/run line, split on ASCII whitespace as trec_eval splits them."""
+    return [c for c in _ASCII_SPACE.split(line) if c]
+
+
+def _check_id(path: Path, lineno: int, value: str, what: str) -> str:
+    """``value`` if it is a usable TREC identifier (non-empty, no whitespace of any kind)."""
+    if not value:
+        raise InputFormatError(path, lineno, f"empty {what}")
+    bad = next((c for c in value if c.isspace()), None)
+    if bad is not None:
+        raise InputFormatError(path, lineno, f"{what} {value!r} contains whitespace (U+{ord(bad):04X}); "
+                               "TREC runs and qrels cannot hold it")
+    return value
+
+
 def _parse_float(path: Path, lineno: int, value: str, what: str) -> float:
-    try:
-        x = float(value)
-    except ValueError:
-        raise InputFormatError(path, lineno, f"{what} {value!r} is not a number") from None
+    if _NONFINITE.fullmatch(value):
+        raise InputFormatError(path, lineno, f"{what} {value!r} is not finite")
+    if not _ASCII_FLOAT.fullmatch(value):
+        raise InputFormatError(path, lineno, f"{what} {value!r} is not a number (ASCII digits, e.g. 12.5 or 1e-3)")
+    x = float(value)
     if not math.isfinite(x):
         raise InputFormatError(path, lineno, f"{what} {value!r} is not finite")
     return x
 
 
 def _parse_int(path: Path, lineno: int, value: str, what: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise InputFormatError(path, lineno, f"{what} {value!r} is not an integer") from None
+    if not _ASCII_INT.fullmatch(value):
+        raise InputFormatError(path, lineno, f"{what} {value!r} is not an integer "
+                               "(an optional sign and ASCII digits 0-9 only, as trec_eval reads it)")
+    return int(value)
+
+
+def _empty(path: Path, what: str) -> InputFormatError:
+    return InputFormatError(path, None, f"empty {what} file (no non-blank line)")
+
+
+#: First-line column names that mark a header row in a topics file (``qid<TAB>query``).
+_HEADER_IDS = {"qid", "id", "query_id", "queryid", "query-id", "topic", "topic_id", "topicid", "qno", "_id", "num"}
+_HEADER_TEXTS = {"query", "text", "question", "title", "query_text", "querytext", "topic", "description", "q"}
+
+
+def _looks_like_header(qid: str, text: str) -> bool:
+    return qid.lower() in _HEADER_IDS and text.lower() in _HEADER_TEXTS
 
 
 # --------------------------------------------------------------------------- topics
-def read_topics(path: str | Path, lang: str | None = None) -> list[Query]:
+def read_topics(path: str | Path, lang: str | None = None, *, allow_empty: bool = False) -> list[Query]:
     """Read a ``qid<TAB>text`` topics file (Anserini's TSV topic format).
 
-    Returns the queries in file order. Duplicate qids, a missing tab, extra columns and
-    empty or whitespace-only query text are errors naming ``file:line``.
+    Returns the queries in file order. Duplicate qids, a qid holding whitespace (``q 1``), a
+    missing tab, extra columns, empty or whitespace-only query text and (unless ``allow_empty``)
+    a file without any topic are errors naming ``file:line``. A first line that looks like a
+    column header (``qid<TAB>query``, ``id<TAB>text``, ...) is read as a topic, with a warning on
+    stderr.
     """
     path = Path(path)
     seen: dict[str, int] = {}
@@ -85,12 +132,18 @@ def read_topics(path: str | Path, lang: str | None = None) -> list[Query]:
         qid, text = parts[0].strip(), parts[1].strip()
         if not qid:
             raise InputFormatError(path, lineno, "empty query id")
+        _check_id(path, lineno, qid, "query id")
         if not text:
             raise InputFormatError(path, lineno, f"query {qid!r} has empty text")
         if qid in seen:
             raise InputFormatError(path, lineno, f"duplicate query id {qid!r} (first on line {seen[qid]})")
+        if not out and _looks_like_header(qid, text):
+            print(f"warning: {path}:{lineno}: {line.strip()!r} looks like a header line; it is read as query "
+                  f"{qid!r} (topics files have no header: delete the line)", file=sys.stderr)
         seen[qid] = lineno
         out.append(Query(qid, text, lang))
+    if not out and not allow_empty:
+        raise _empty(path, "topics")
     return out
 
 
@@ -99,30 +152,36 @@ def write_topics(path: str | Path, queries: Iterable[Query]) -> None:
     with atomic_write(path) as fh:
         for q in queries:
             text = " ".join(q.text.split())
-            if "\t" in q.qid or not q.qid or not text:
-                raise ValueError(f"cannot write query {q!r}: empty id/text or tab in id")
+            if not q.qid or any(c.isspace() for c in q.qid) or not text:
+                raise ValueError(f"cannot write query {q!r}: empty id/text or whitespace in id")
             fh.write(f"{q.qid}\t{text}\n")
 
 
 # --------------------------------------------------------------------------- qrels
-def read_qrels(path: str | Path) -> Qrels:
+def read_qrels(path: str | Path, *, allow_empty: bool = False) -> Qrels:
     """Read TREC qrels (``qid iter docid relevance``, whitespace-separated).
 
     Returns ``{qid: {docid: relevance}}``. A repeated ``(qid, docid)`` with a different
-    relevance is an error; an identical repeat is accepted.
+    relevance is an error; an identical repeat is accepted. Relevance grades are ASCII integers
+    (``1_0``, ``1.0`` or non-ASCII digits are errors), ids hold no whitespace, and a file without
+    any judgement is an error unless ``allow_empty``.
     """
     path = Path(path)
     qrels: Qrels = {}
     for lineno, line in iter_lines(path):
-        parts = line.split()
+        parts = _columns(line)
         if len(parts) != 4:
             raise InputFormatError(path, lineno, f"expected 4 columns (qid iter docid relevance), found {len(parts)}")
         qid, _, docid, rel = parts
+        _check_id(path, lineno, qid, "query id")
+        _check_id(path, lineno, docid, "document id")
         r = _parse_int(path, lineno, rel, "relevance")
         prev = qrels.setdefault(qid, {}).get(docid)
         if prev is not None and prev != r:
             raise InputFormatError(path, lineno, f"({qid}, {docid}) judged twice with different relevance ({prev} and {r})")
         qrels[qid][docid] = r
+    if not qrels and not allow_empty:
+        raise _empty(path, "qrels")
     return qrels
 
 
@@ -141,22 +200,25 @@ def sort_hits(hits: Iterable[Hit]) -> list[Hit]:
     return [Hit(h.qid, h.docid, h.score, i, h.text) for i, h in enumerate(ordered, start=1)]
 
 
-def read_run(path: str | Path, with_text: Mapping[str, str] | None = None) -> Run:
+def read_run(path: str | Path, with_text: Mapping[str, str] | None = None, *, allow_empty: bool = False) -> Run:
     """Read a TREC run (``qid Q0 docid rank score tag``).
 
     Returns ``{qid: [Hit, ...]}`` with each list sorted by ``(-score, docid)`` and ranks
     renumbered from 1 (trec_eval ignores the rank column). Queries keep file order.
-    A docid repeated within a query, a non-numeric or non-finite score and a wrong column
-    count are errors naming ``file:line``. ``with_text`` maps docid to text to attach.
+    A docid repeated within a query, a non-numeric or non-finite score, an id holding
+    whitespace, a wrong column count and (unless ``allow_empty``) a file without any line are
+    errors naming ``file:line``. ``with_text`` maps docid to text to attach.
     """
     path = Path(path)
     raw: dict[str, list[Hit]] = {}
     seen: dict[tuple[str, str], int] = {}
     for lineno, line in iter_lines(path):
-        parts = line.split()
+        parts = _columns(line)
         if len(parts) != 6:
             raise InputFormatError(path, lineno, f"expected 6 columns (qid Q0 docid rank score tag), found {len(parts)}")
         qid, _, docid, rank, score, _tag = parts
+        _check_id(path, lineno, qid, "query id")
+        _check_id(path, lineno, docid, "document id")
         _parse_int(path, lineno, rank, "rank")
         s = _parse_float(path, lineno, score, "score")
         key = (qid, docid)
@@ -165,6 +227,8 @@ def read_run(path: str | Path, with_text: Mapping[str, str] | None = None) -> Ru
         seen[key] = lineno
         text = with_text.get(docid) if with_text is not None else None
         raw.setdefault(qid, []).append(Hit(qid, docid, s, 0, text))
+    if not raw and not allow_empty:
+        raise _empty(path, "run")
     return {qid: sort_hits(hits) for qid, hits in raw.items()}
 
 

@@ -6,6 +6,13 @@ per finished query with its byte range), both fsynced. A restart skips finished 
 discards a half-written block; the final run is byte-identical to an uninterrupted one, and
 ``<out>.config.json`` (:func:`~optical_rerank.rerank.read_run_sidecar`) records the config, tag,
 shard and query order.
+
+The header is the resume identity: the config, tag, shard, a fingerprint of the queries and
+candidates, and the sha256 of the model weights when the model is a local directory
+(:func:`model_weights_sha256`), so changed weights at the same path are never mixed into one run.
+A mismatch is refused once a query is finished (``restart=True``, ``--restart`` on the command
+line, discards the partial files and starts over); before that the partial files are simply
+replaced, and a failure before the first finished query (a model that does not load) removes them.
 """
 from __future__ import annotations
 
@@ -23,7 +30,7 @@ from tqdm import tqdm
 
 from ..config import config_diff
 from ..errors import ConfigError, InputFormatError
-from ..files import atomic_write, lock_file
+from ..files import atomic_write, lock_file, sha256_file
 from ..trec_io import format_run_lines
 from ..types import Hit, Query
 from ._base import Reranker, RerankInputError
@@ -31,7 +38,7 @@ from ._config import RerankConfig, write_run_sidecar
 from ._cross_encoder import CrossEncoderReranker
 from ._shards import shard_queries
 
-__all__ = ["rerank_to_file", "partial_paths"]
+__all__ = ["rerank_to_file", "partial_paths", "model_weights_sha256"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +48,35 @@ PARTIAL_FORMAT = "optical_rerank.partial/1"
 def partial_paths(out_path: str | Path) -> tuple[Path, Path]:
     """``(<out>.partial, <out>.partial.done)``: the TREC lines so far and the completion log."""
     return Path(f"{out_path}.partial"), Path(f"{out_path}.partial.done")
+
+
+def model_weights_sha256(model: str | Path | None) -> str | None:
+    """sha256 of the weights of a local model directory; ``None`` for a zoo name or hub id.
+
+    The weights are ``model.safetensors``, or the ``model.safetensors.index.json`` of a sharded
+    checkpoint together with every shard it lists. A directory without either gives ``None``
+    (loading it fails with its own error).
+    """
+    if model is None:
+        return None
+    d = Path(model).expanduser()
+    if not d.is_dir():
+        return None
+    single = d / "model.safetensors"
+    if single.is_file():
+        return sha256_file(single)
+    index = d / "model.safetensors.index.json"
+    if not index.is_file():
+        return None
+    h = hashlib.sha256(sha256_file(index).encode("ascii"))
+    try:
+        shards = sorted(set(json.loads(index.read_text(encoding="utf-8")).get("weight_map", {}).values()))
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        shards = []
+    for name in shards:
+        shard = d / str(name)
+        h.update(f"{name}\0{sha256_file(shard) if shard.is_file() else '-'}\0".encode("utf-8"))
+    return h.hexdigest()
 
 
 def _inputs_fingerprint(queries: Sequence[Query], candidates: Mapping[str, Sequence[Hit]], depth: int) -> str:
@@ -53,10 +89,19 @@ def _inputs_fingerprint(queries: Sequence[Query], candidates: Mapping[str, Seque
     return h.hexdigest()
 
 
-def _fsync_append(fh: IO[bytes], data: bytes) -> None:
-    fh.write(data)
-    fh.flush()
-    os.fsync(fh.fileno())
+def _fsync_append(fh: IO[bytes], data: bytes, path: Path) -> None:
+    try:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    except OSError as exc:
+        if exc.filename is None and exc.errno is not None:  # a full disk: name the file
+            raise OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(path)) from exc
+        raise
+
+
+def _restart_hint(done: Path, partial: Path) -> str:
+    return f"pass --restart (restart=True) to discard {partial.name} and {done.name} and start over"
 
 
 def _read_done(data: bytes, done: Path, partial: Path) -> tuple[dict | None, list[dict], int]:
@@ -68,9 +113,9 @@ def _read_done(data: bytes, done: Path, partial: Path) -> tuple[dict | None, lis
     try:
         header = json.loads(complete[0])
     except json.JSONDecodeError:
-        raise InputFormatError(done, 1, f"unreadable header; delete {done} and {partial} to start over") from None
+        raise InputFormatError(done, 1, f"unreadable header; {_restart_hint(done, partial)}") from None
     if not isinstance(header, dict) or header.get("format") != PARTIAL_FORMAT:
-        raise InputFormatError(done, 1, f"not an optical_rerank partial-run log; delete {done} and {partial} to start over")
+        raise InputFormatError(done, 1, f"not an optical_rerank partial-run log; {_restart_hint(done, partial)}")
     entries = []
     end = 0
     for lineno, raw in enumerate(complete[1:], start=2):
@@ -81,7 +126,7 @@ def _read_done(data: bytes, done: Path, partial: Path) -> tuple[dict | None, lis
         except json.JSONDecodeError:
             ok = False
         if not ok:
-            raise InputFormatError(done, lineno, f"corrupt completion entry; delete {done} and {partial} to start over")
+            raise InputFormatError(done, lineno, f"corrupt completion entry; {_restart_hint(done, partial)}")
         entries.append(e)
         end = e["end"]
     return header, entries, sum(len(x) + 1 for x in complete)
@@ -92,9 +137,30 @@ def _lock(fh: IO[bytes], path: Path) -> None:
         raise ConfigError(f"{path} is locked: another process is writing this run")
 
 
+def _discard(partial: Path, done: Path) -> None:
+    """Remove the partial files of a run (refused while another process holds the log's lock)."""
+    if done.exists():
+        with open(done, "r+b") as fh:
+            _lock(fh, done)
+            done.unlink()
+            with contextlib.suppress(FileNotFoundError):
+                partial.unlink()
+    with contextlib.suppress(FileNotFoundError):
+        partial.unlink()
+
+
+def _write_header(dfh: IO[bytes], header: Mapping[str, Any], done: Path) -> int:
+    """Replace the whole log with ``header`` (nothing finished yet); return its byte length."""
+    line = json.dumps(header, sort_keys=True, ensure_ascii=False).encode("utf-8") + b"\n"
+    dfh.seek(0)
+    dfh.truncate(0)
+    _fsync_append(dfh, line, done)
+    return len(line)
+
+
 def rerank_to_file(queries: Sequence[Query], candidates: Mapping[str, Sequence[Hit]], out_path: str | Path,
                    config: RerankConfig | None, tag: str, shard: str | None = None, *,
-                   depth: int | None = None, reranker: Reranker | None = None) -> Path:
+                   depth: int | None = None, reranker: Reranker | None = None, restart: bool = False) -> Path:
     """Rerank queries into a TREC run, resumably; write ``<out>.config.json`` beside it.
 
     Parameters
@@ -110,6 +176,7 @@ def rerank_to_file(queries: Sequence[Query], candidates: Mapping[str, Sequence[H
     reranker : an already built reranker, e.g. a :class:`BiEncoderReranker` (its ``config`` must
         equal ``config``, ``depth`` aside, when both are given); default: a
         :class:`CrossEncoderReranker` of ``config``, built only if a query is left to score.
+    restart : discard the partial files of ``out_path`` (finished queries included) and start over.
 
     Returns
     -------
@@ -119,8 +186,11 @@ def rerank_to_file(queries: Sequence[Query], candidates: Mapping[str, Sequence[H
     Notes
     -----
     Progress lives in ``<out>.partial`` / ``<out>.partial.done`` (see :func:`partial_paths`). A
-    restart with the same config (all fields but ``show_progress``), tag, shard and inputs resumes;
-    anything else is refused with :class:`~optical_rerank.errors.ConfigError` naming what differs.
+    restart with the same config (all fields but ``show_progress``), tag, shard, inputs and model
+    weights (:func:`model_weights_sha256`) resumes; anything else is refused with
+    :class:`~optical_rerank.errors.ConfigError` naming what differs and ``--restart`` once a query
+    is finished (before that the partial files are replaced). A failure before the first finished
+    query removes the partial files.
     """
     if not isinstance(tag, str) or not tag or any(c.isspace() for c in tag):
         raise ConfigError(f"run tag must be a non-empty word, got {tag!r}")
@@ -151,8 +221,11 @@ def rerank_to_file(queries: Sequence[Query], candidates: Mapping[str, Sequence[H
     partial, done = partial_paths(out_path)
     header = {"format": PARTIAL_FORMAT, "config": config.identity(), "config_sha256": config.fingerprint(),
               "inputs_sha256": _inputs_fingerprint(todo_queries, candidates, config.depth),
+              "weights_sha256": model_weights_sha256(config.model),
               "tag": tag, "shard": shard, "n_queries": len(todo_queries)}
 
+    if restart:
+        _discard(partial, done)
     if not done.exists():  # fresh start (a partial without its log holds nothing finished)
         with contextlib.suppress(FileNotFoundError):
             partial.unlink()
@@ -162,20 +235,22 @@ def rerank_to_file(queries: Sequence[Query], candidates: Mapping[str, Sequence[H
 
     with open(done, "r+b") as dfh:
         _lock(dfh, done)
-        old, entries, valid = _read_done(dfh.read(), done, partial)
-        if old is None:  # killed while creating the log: nothing was finished
-            raise InputFormatError(done, 1, f"no header; delete {done} and {partial} to start over")
-        _check_header(old, header, done)
-        end = entries[-1]["end"] if entries else 0
-        if end == 0 and not partial.exists():  # killed between creating the log and the partial
+        data = dfh.read()
+        # at most a header line: nothing finished (or killed while creating the log)
+        old, entries, valid = (None, [], 0) if data.count(b"\n") <= 1 else _read_done(data, done, partial)
+        if not entries:  # nothing to resume: (re)start with this run's header
+            valid = _write_header(dfh, header, done)
             partial.write_bytes(b"")
+        else:
+            _check_header(old, header, done, len(entries))
+        end = entries[-1]["end"] if entries else 0
         if not partial.exists() or partial.stat().st_size < end:
             raise InputFormatError(partial, None, f"shorter than {done} records ({end} bytes); "
-                                   "delete both to start over")
-        finished = [e["qid"] for e in entries]
-        if finished != qids[: len(finished)]:
+                                   f"{_restart_hint(done, partial)}")
+        finished_qids = [e["qid"] for e in entries]
+        if finished_qids != qids[: len(finished_qids)]:
             raise InputFormatError(done, None, "finished queries are not a prefix of this run's queries; "
-                                   f"delete {done} and {partial} to start over")
+                                   f"{_restart_hint(done, partial)}")
         dfh.truncate(valid)  # drop a half-written completion line
         dfh.seek(valid)
         with open(partial, "r+b") as pfh:
@@ -185,15 +260,25 @@ def rerank_to_file(queries: Sequence[Query], candidates: Mapping[str, Sequence[H
                 logger.info("resuming %s: %d/%d queries already done", out_path, len(entries), len(todo_queries))
             offset = end
             remaining = todo_queries[len(entries):]
-            if remaining and reranker is None:
-                reranker = CrossEncoderReranker(None, config)
-            for q in tqdm(remaining, desc=f"rerank {out_path.name}", unit="q", disable=not config.show_progress):
-                hits = reranker.rerank([q], candidates, depth=config.depth, show_progress=False)[q.qid]
-                block = "".join(format_run_lines(q.qid, hits, tag)).encode("utf-8")
-                _fsync_append(pfh, block)
-                entry = {"qid": q.qid, "start": offset, "end": offset + len(block)}
-                _fsync_append(dfh, json.dumps(entry, ensure_ascii=False).encode("utf-8") + b"\n")
-                offset += len(block)
+            n_finished = len(entries)
+            try:
+                if remaining and reranker is None:
+                    reranker = CrossEncoderReranker(None, config)
+                for q in tqdm(remaining, desc=f"rerank {out_path.name}", unit="q",
+                              disable=not config.show_progress):
+                    hits = reranker.rerank([q], candidates, depth=config.depth, show_progress=False)[q.qid]
+                    block = "".join(format_run_lines(q.qid, hits, tag)).encode("utf-8")
+                    _fsync_append(pfh, block, partial)
+                    entry = {"qid": q.qid, "start": offset, "end": offset + len(block)}
+                    _fsync_append(dfh, json.dumps(entry, ensure_ascii=False).encode("utf-8") + b"\n", done)
+                    offset += len(block)
+                    n_finished += 1
+            except BaseException:
+                if n_finished == 0:  # nothing worth resuming: leave nothing behind (the lock is still held)
+                    for p in (done, partial):
+                        with contextlib.suppress(FileNotFoundError):
+                            p.unlink()
+                raise
             pfh.seek(0)
             data = pfh.read(offset)
         if len(data) != offset:
@@ -206,13 +291,22 @@ def rerank_to_file(queries: Sequence[Query], candidates: Mapping[str, Sequence[H
     return out_path
 
 
-def _check_header(old: Mapping[str, Any], new: Mapping[str, Any], done: Path) -> None:
-    hint = f"use the original settings, or delete {done} and {done.with_suffix('')} to start over"
+def _check_header(old: Mapping[str, Any], new: Mapping[str, Any], done: Path, finished: int) -> None:
+    hint = (f"resume with the original settings, or pass --restart (rerank_to_file(..., restart=True)) to "
+            f"discard the {finished} finished quer{'y' if finished == 1 else 'ies'} ({done.with_suffix('')}, {done}) "
+            "and start over")
     if old.get("config_sha256") != new["config_sha256"]:
         raise ConfigError(f"{done}: the partial run was made with a different config "
                           f"({config_diff(old.get('config') or {}, new['config'], '(none)')}); {hint}")
     for key in ("tag", "shard"):
         if old.get(key) != new[key]:
             raise ConfigError(f"{done}: the partial run was made with {key}={old.get(key)!r}, now {new[key]!r}; {hint}")
+    if old.get("weights_sha256") != new["weights_sha256"]:
+        was, now = old.get("weights_sha256"), new["weights_sha256"]
+        what = (f"sha256 {was[:12]}... -> {now[:12]}..." if was and now
+                else "the partial run does not record the weights it was scored with" if not was
+                else "the model is no longer a local directory")
+        raise ConfigError(f"{done}: the model weights of {new['config'].get('model')!r} changed since the partial "
+                          f"run was started ({what}); {hint}")
     if old.get("inputs_sha256") != new["inputs_sha256"]:
         raise ConfigError(f"{done}: the partial run was made from different queries/candidates; {hint}")
