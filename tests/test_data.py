@@ -494,3 +494,11 @@ def test_cli_prepare(tmp_path, capsys):
         main(["prepare", "xquad-r", "--splits", "test", "--out", str(tmp_path / "x2")])
     assert run_cli(main, ["prepare", "bitext", "--out", str(tmp_path / "b2")]) == 2
     assert "--lang" in capsys.readouterr().err
+
+
+def test_cli_prepare_english_qa_options(tmp_path, capsys):
+    with pytest.raises(ConfigError, match="english-qa has no source"):
+        main(["prepare", "english-qa", "--sources", "squad,nope", "--out", str(tmp_path / "eq")])
+    assert run_cli(main, ["prepare", "english-qa", "--langs", "en", "--out", str(tmp_path / "eq")]) == 2
+    assert "--langs do(es) not apply to prepare english-qa" in capsys.readouterr().err
+    assert not (tmp_path / "eq").exists()

@@ -6,8 +6,8 @@ Commands
     Sources, their languages, split counts, licences, citations, and which files are present in
     the configured mirror (``$OPTICAL_RERANK_MIRROR``) or the cache.
 ``prepare NAME --out DIR [options]``
-    Build a set: ``afriqa``, ``xquad-r``, ``ntrex-doc``, ``dl19``, ``dl20`` or ``bitext`` (see
-    :mod:`.prepare` and each builder's module for the layout).
+    Build a set: ``afriqa``, ``xquad-r``, ``ntrex-doc``, ``dl19``, ``dl20``, ``bitext`` or
+    ``english-qa`` (see :mod:`.prepare` and each builder's module for the layout).
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from ..errors import ConfigError
 from ..paths import cache_dir, mirror_dir
+from .english_qa import ENGLISH_QA_SOURCES
 from .fetch import MissingDataError, file_status, offline
 from .languages import AFRIQA_LANGUAGES, resolve_language, upstream_codes
 from .prepare import SET_NAMES, prepare
@@ -157,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_prep.add_argument("--langs", help="comma-separated languages (afriqa, xquad-r, ntrex-doc; default all)")
     p_prep.add_argument("--splits", help="AfriQA splits (default train,dev,test)")
     p_prep.add_argument("--lang", help="bitext: the language (ISO 639-3, e.g. hau, swa, yor)")
-    p_prep.add_argument("--sources", help="bitext: comma-separated subset of afriqa,ciral,ntrex,flores,tatoeba")
+    p_prep.add_argument("--sources", help="bitext: comma-separated subset of afriqa,ciral,ntrex,flores,tatoeba; "
+                                          f"english-qa: of {','.join(ENGLISH_QA_SOURCES)} (default all)")
     p_prep.add_argument("--exclude-topics", nargs="+", default=[], metavar="TOPICS",
                         help="bitext: evaluation topics files (qid<TAB>text) whose queries are removed")
     p_prep.add_argument("--afriqa-splits", help="bitext: AfriQA splits used as pairs (default train; test never)")
@@ -175,6 +177,7 @@ _SET_OPTIONS = {
     "dl19": set(),
     "dl20": set(),
     "bitext": {"lang", "sources", "exclude_topics", "afriqa_splits", "ciral_sets"},
+    "english-qa": {"sources"},
 }
 
 
