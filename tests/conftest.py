@@ -10,19 +10,18 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_MIRROR = REPO.parent / "shared" / "data" / "mirror"
-
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-os.environ.setdefault("OPTICAL_RERANK_MIRROR", str(DEFAULT_MIRROR))
 
 
 @pytest.fixture(scope="session")
 def mirror() -> Path:
-    """The data mirror (``$OPTICAL_RERANK_MIRROR``, default ``../shared/data/mirror``)."""
-    path = Path(os.environ["OPTICAL_RERANK_MIRROR"])
+    """The data mirror: the folder ``$OPTICAL_RERANK_MIRROR`` names (``make test`` sets it)."""
+    value = os.environ.get("OPTICAL_RERANK_MIRROR")
+    if not value:
+        pytest.fail("no data mirror: set OPTICAL_RERANK_MIRROR (make test sets it)")
+    path = Path(value)
     if not (path / "MANIFEST.tsv").is_file():
         pytest.fail(f"data mirror not found at {path}: set OPTICAL_RERANK_MIRROR")
     return path

@@ -1,15 +1,14 @@
 """Data sources, prepared sets, bitext and the leakage guard, against the real data mirror.
 
-The mirror is read in place through ``$OPTICAL_RERANK_MIRROR`` (default ``../shared/data/mirror``);
-nothing from it is copied into the repository. Downloads are disabled except in the test that
-serves files from a local HTTP server.
+The mirror is read in place through ``$OPTICAL_RERANK_MIRROR`` (``make test`` sets it; see the
+``mirror`` fixture of ``conftest.py``); nothing from it is copied into the repository. Downloads
+are disabled except in the test that serves files from a local HTTP server.
 """
 from __future__ import annotations
 
 import functools
 import http.server
 import json
-import os
 import shutil
 import threading
 from pathlib import Path
@@ -58,26 +57,18 @@ from optical_rerank.paths import CACHE_ENV, MIRROR_ENV
 from optical_rerank.trec_io import read_corpus, read_qrels, read_run, read_topics
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_MIRROR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mirror"
 MIRRORED_AFRIQA = ("fon", "hau", "ibo", "swa", "twi", "wol", "yor", "zul")
 
 
-def _mirror_root() -> Path:
-    return Path(os.environ.get(MIRROR_ENV) or DEFAULT_MIRROR)
-
-
 @pytest.fixture(scope="module")
-def data_env(tmp_path_factory):
-    """Mirror setting (default ../shared/data/mirror), a private cache, downloads off."""
-    root = _mirror_root()
-    if not (root / "MANIFEST.tsv").is_file():
-        pytest.fail(f"data mirror not found at {root}: set {MIRROR_ENV}")
+def data_env(mirror, tmp_path_factory):
+    """The mirror setting (the ``mirror`` fixture), a private cache, downloads off."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(MIRROR_ENV, str(root))
+        mp.setenv(MIRROR_ENV, str(mirror))
         mp.setenv(CACHE_ENV, str(tmp_path_factory.mktemp("data-cache")))
         mp.setenv(OFFLINE_ENV, "1")
         mp.delenv(RAW_BASE_ENV, raising=False)
-        yield root
+        yield mirror
 
 
 @pytest.fixture(autouse=True)
