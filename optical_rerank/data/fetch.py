@@ -7,7 +7,7 @@ Resolution order for a :class:`~.registry.DataFile`:
 2. **cache** — ``<cache>/data/<owner>/<repo>/<commit>/<path>`` (``<cache>`` is
    ``$OPTICAL_RERANK_CACHE``), filled by earlier downloads;
 3. **download** — the pinned raw URL, streamed with :mod:`urllib` into a temporary file in the
-   cache, then renamed into place once its sha256 checks out.
+   cache, then renamed into place once its sha256 checks out (:func:`optical_rerank.files.atomic_write`).
 
 sha256 policy
 -------------
@@ -38,16 +38,15 @@ import hashlib
 import http.client
 import json
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DataSourceError, InputFormatError
-from ..paths import CACHE_ENV, MIRROR_ENV, cache_dir, mirror_dir
+from ..files import atomic_write, write_text_atomic
 from ..files import sha256_file as _sha256_file
-from ..files import write_text_atomic
+from ..paths import CACHE_ENV, MIRROR_ENV, cache_dir, mirror_dir
 from ..trec_io import iter_lines
 from .registry import RAW_URL, DataFile
 
@@ -220,18 +219,15 @@ def _download(file: DataFile, dest: Path, expected: str | None, timeout: float) 
     if offline():
         raise _not_available(file, f"downloads are disabled (${OFFLINE_ENV}={os.environ.get(OFFLINE_ENV)})")
     url = download_url(file)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     h = hashlib.sha256()
-    try:
+    # streamed into a temporary sibling, renamed over dest only when complete and checked
+    with atomic_write(dest, "wb") as out:
         try:
             request = urllib.request.Request(url, headers={"User-Agent": "optical_rerank-data"})
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as resp:
+            with urllib.request.urlopen(request, timeout=timeout) as resp:
                 for chunk in iter(lambda: resp.read(_CHUNK), b""):
                     h.update(chunk)
                     out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
         except urllib.error.HTTPError as exc:
             raise _not_available(file, f"downloading {url} failed: HTTP {exc.code} {exc.reason}") from None
         except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
@@ -241,12 +237,7 @@ def _download(file: DataFile, dest: Path, expected: str | None, timeout: float) 
         if expected is not None and digest != expected:
             raise DataSourceError(_mismatch(file, f"the download from {url}", expected, digest)
                                   + " and deleted")
-        os.replace(tmp, dest)
-        return digest
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    return digest
 
 
 # --------------------------------------------------------------------------- readers
