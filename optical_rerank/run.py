@@ -4,8 +4,12 @@ Stages
 ------
 1. **Topics**: ``--topics FILE`` (``qid<TAB>text``).
 2. **First stage**: BM25 (+RM3) through Pyserini over ``--index`` (built from ``--corpus`` when
-   the index does not exist yet), or candidates from an existing TREC run (``--candidates``),
-   with document text from ``--corpus`` or the index.
+   the index does not exist yet; an existing index is never rebuilt without ``--overwrite``), or
+   candidates from an existing TREC run (``--candidates``), with document text from ``--corpus`` or
+   the index. An index built by ``pyserini.index.lucene`` or Anserini is searched as it is, with
+   the analyzer of ``--language`` (default English); an index of ours with the analyzer it records
+   (a ``--language`` asking for another is an error). Pyserini's ``--hits``, ``--bm25``,
+   ``--remove-duplicates`` and ``--fb-terms/--fb-docs/--original-query-weight`` (RM3) are accepted.
 3. **Rerank** (with ``--model``): a cross-encoder (zoo name such as ``e5-small-multilingual``, a
    local directory, or a hub id) rescoring the top ``--depth`` candidates. Templates and
    ``--max-length`` default to what the model directory's card records (``teacher_config.json``,
@@ -13,7 +17,9 @@ Stages
    and 256 tokens (``optical_rerank.rerank.templates_for``). Resumable: rerun the
    same command after an interruption. ``--shard i/n`` scores a slice of the queries;
    ``python -m optical_rerank.merge`` joins the shards.
-4. **Output**: a TREC run (``--output``, default ``runs/<tag>.txt``); the whole pipeline's config
+4. **Output**: a TREC run (``--output``, default ``runs/<tag>.txt``), or with ``--output-format
+   msmarco`` Pyserini's ``qid<TAB>docid<TAB>rank`` (a reranked run keeps its TREC form beside it as
+   ``<output>.trec``); a progress bar on stderr unless ``--quiet``; the whole pipeline's config
    and package versions as ``<run>.pipeline.json`` (and the reranker's as ``<run>.config.json``);
    with ``--qrels``, trec_eval scores printed and saved as ``<run>.metrics.json``.
 """
@@ -30,13 +36,15 @@ from pathlib import Path
 from .cli import run_cli
 from .config import from_args
 from .errors import ConfigError
-from .evaluate import DEFAULT_MEASURES, EvalResult, evaluate_run, format_trec_eval, validate_measures
+from .evaluate import DEFAULT_MEASURES, EvalResult, evaluate_run, format_trec_eval
 from .files import write_json_atomic
-from .guard import check_number, check_output_path, refuse_overwriting_inputs
-from .first_stage import Bm25Retriever, build_index, candidates_from_run, is_complete_index, load_corpus_texts
+from .first_stage import (Bm25Retriever, _corpus_files, build_index, candidates_from_run, index_search_language,
+                          is_complete_index, is_lucene_index, load_corpus_texts, load_index_config,
+                          missing_index_message, remove_duplicate_hits)
 from .provenance import environment_info
 from .rerank import RerankConfig, max_length_for, rerank_to_file, shard_queries, templates_for
-from .trec_io import Run, read_topics, write_run
+from .files import atomic_write
+from .trec_io import Run, read_qrels, read_run, read_topics, sort_hits, write_run
 from .types import Query
 
 
@@ -63,6 +71,13 @@ class RunConfig:
     qrels: str | None = None
     measures: tuple[str, ...] = DEFAULT_MEASURES
     max_queries: int | None = None
+    fb_terms: int = 10
+    fb_docs: int = 10
+    original_query_weight: float = 0.5
+    remove_duplicates: bool = False
+    output_format: str = "trec"
+    overwrite: bool = False
+    quiet: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,91 +90,135 @@ class RunOutcome:
     seconds: float
 
 
+def _warn(message: str) -> None:
+    print(f"run: warning: {message}", file=sys.stderr)
+
+
+def _examples(ids: Sequence[str], n: int = 5) -> str:
+    return ", ".join(ids[:n]) + (", ..." if len(ids) > n else "")
+
+
+def _open_index(cfg: RunConfig, rm3: bool) -> Bm25Retriever:
+    """A retriever over ``cfg.index``: its recorded analyzer, or ``--language`` (default English) for
+    an index built by Pyserini/Anserini; a ``--language`` asking for another analyzer is an error."""
+    language, note = index_search_language(cfg.index, cfg.language)
+    if note:
+        print(f"run: note: {note}", file=sys.stderr)
+    return Bm25Retriever(cfg.index, cfg.k1, cfg.b, language=None if is_complete_index(cfg.index) else language,
+                         rm3=rm3, rm3_fb_terms=cfg.fb_terms, rm3_fb_docs=cfg.fb_docs,
+                         rm3_original_query_weight=cfg.original_query_weight)
+
+
+def _ensure_index(cfg: RunConfig) -> None:
+    """Build ``cfg.index`` from ``cfg.corpus`` when it does not exist (or with ``--overwrite``); never
+    rebuild an existing index otherwise, and refuse a ``--corpus`` that cannot apply to it."""
+    idx = Path(cfg.index)
+    exists = idx.exists() and (not idx.is_dir() or any(idx.iterdir()))
+    if not cfg.corpus:
+        if cfg.overwrite:
+            raise ConfigError("--overwrite rebuilds --index from --corpus: give --corpus")
+        if not idx.is_dir():
+            raise ConfigError(missing_index_message(cfg.index))
+        return
+    if exists and not cfg.overwrite:
+        if is_complete_index(idx):
+            built_from = load_index_config(idx).corpus
+            asked = [str(f.resolve()) for f in _corpus_files(cfg.corpus)]
+            if asked != built_from:
+                raise ConfigError(f"{idx} is an existing index built from {', '.join(built_from)}, not "
+                                  f"{', '.join(asked)}; drop --corpus to search it, or pass --overwrite to rebuild it")
+            return
+        if is_lucene_index(idx):
+            raise ConfigError(f"{idx} is an existing Lucene index not built by optical_rerank (Pyserini or Anserini?); "
+                              "drop --corpus to search it as it is (--language gives its analyzer, default English), "
+                              "or pass --overwrite to replace it")
+        raise ConfigError(f"{idx} exists but is not a complete Lucene index (half-written?); "
+                          "pass --overwrite to rebuild it from --corpus")
+    verb = "rebuilding" if exists else "building"
+    print(f"run: {verb} index {cfg.index} from {cfg.corpus} (language {cfg.language or 'en'})", file=sys.stderr)
+    build_index(cfg.corpus, cfg.index, cfg.language or "en", threads=cfg.threads, overwrite=cfg.overwrite)
+
+
 def first_stage(cfg: RunConfig, queries: Sequence[Query]) -> Run:
     """BM25 over the index (building it from the corpus if needed), or candidates from a run."""
     if cfg.candidates:
+        if cfg.rm3:
+            raise ConfigError("--rm3 expands BM25 queries; it does not apply to --candidates")
+        if cfg.overwrite:
+            raise ConfigError("--overwrite rebuilds a BM25 index; it does not apply to --candidates")
         texts = load_corpus_texts(cfg.corpus) if cfg.corpus else None
         retriever = None
         if texts is None and cfg.index:
-            retriever = Bm25Retriever(cfg.index, cfg.k1, cfg.b, language=cfg.language)
+            retriever = _open_index(cfg, rm3=False)
         if texts is None and retriever is None and cfg.model:
             raise ConfigError("--candidates needs --corpus or --index to read document text for reranking")
-        return candidates_from_run(cfg.candidates, queries, cfg.k, texts=texts, retriever=retriever)
-    if not cfg.index:
-        raise ConfigError("give --index (and --corpus to build it) or --candidates")
-    if not is_complete_index(cfg.index):
-        if not cfg.corpus:
-            raise ConfigError(f"index {cfg.index} does not exist (or is half-written): pass --corpus to build it")
-        print(f"run: building index {cfg.index} from {cfg.corpus} (language {cfg.language or 'en'})", file=sys.stderr)
-        build_index(cfg.corpus, cfg.index, cfg.language or "en", threads=cfg.threads, overwrite=True)
-    retriever = Bm25Retriever(cfg.index, cfg.k1, cfg.b, language=None, rm3=cfg.rm3)
-    return retriever.retrieve(queries, k=cfg.k, threads=cfg.threads, with_text=cfg.model is not None)
+        run = candidates_from_run(cfg.candidates, queries, cfg.k, texts=texts, retriever=retriever)
+        missing = [q.qid for q in queries if not run.get(q.qid)]
+        if missing:
+            _warn(f"{len(missing)} of {len(queries)} topics have no candidates in {cfg.candidates} "
+                  f"({_examples(missing)}): they get empty rankings; check that the topics and the run match")
+    else:
+        if not cfg.index:
+            raise ConfigError("give --index (and --corpus to build it) or --candidates")
+        _ensure_index(cfg)
+        retriever = _open_index(cfg, rm3=cfg.rm3)
+        run = retriever.retrieve(queries, k=cfg.k, threads=cfg.threads, with_text=cfg.model is not None,
+                                 progress=not cfg.quiet)
+    if cfg.remove_duplicates:
+        run = {qid: remove_duplicate_hits(hits) for qid, hits in run.items()}
+    return run
 
 
-def _first_stage_path(out: Path) -> str:
-    return str(out.with_name(out.stem + ".first_stage" + out.suffix))
+def _check_qrels(cfg: RunConfig, queries: Sequence[Query]) -> None:
+    """Warn (before any work) when the qrels judge none of the topics: every score would be 0."""
+    qrels = read_qrels(cfg.qrels)
+    if not any(q.qid in qrels for q in queries):
+        _warn(f"the qrels {cfg.qrels} judge none of the {len(queries)} topics (topic ids {_examples([q.qid for q in queries])}; "
+              f"qrels ids {_examples(sorted(qrels))}): every score will be 0; check that topics and qrels match")
 
 
-def check_outputs(cfg: RunConfig) -> None:
-    """Refuse, before any work, an ``--output`` that cannot be written or whose files would replace an input.
-
-    Every file the run writes (the run, its first-stage run, partial files, sidecars, metrics) is
-    compared with every input (topics, qrels, candidates, corpus, index, model): the same path,
-    a symlink or a hard link to it is a :class:`ConfigError`. ``--output`` must be a file path in a
-    writable directory (:func:`optical_rerank.guard.check_output_path`).
-    """
-    out = Path(cfg.output)
-    check_output_path(out)
-    written = {"--output": out, "its pipeline record": Path(f"{out}.pipeline.json")}
-    trec_out = out
-    if getattr(cfg, "output_format", "trec") == "msmarco":  # the TREC run is kept beside an MS MARCO one
-        trec_out = out.with_name(out.name + ".trec")
-        written["its TREC run"] = trec_out
-    if cfg.model:
-        first = _first_stage_path(out)
-        written["its first-stage run"] = Path(first)
-        written["its partial run"] = Path(f"{trec_out}.partial")
-        written["its partial-run log"] = Path(f"{trec_out}.partial.done")
-        written["its reranking config"] = Path(f"{trec_out}.config.json")
-        if cfg.qrels:
-            written["its first-stage metrics"] = Path(f"{first}.metrics.json")
-    if cfg.qrels:
-        written["its metrics"] = Path(f"{out}.metrics.json")
-    refuse_overwriting_inputs(written, {"--topics": cfg.topics, "--qrels": cfg.qrels, "--candidates": cfg.candidates,
-                                        "--corpus": cfg.corpus, "--index": cfg.index, "--model": cfg.model})
+def write_msmarco_run(path: str | Path, run: Run) -> None:
+    """Write ``{qid: hits}`` as Pyserini's MS MARCO run format (``qid<TAB>docid<TAB>rank``), atomically."""
+    with atomic_write(path) as fh:
+        for qid, hits in run.items():
+            fh.writelines(f"{qid}\t{h.docid}\t{h.rank}\n" for h in sort_hits(hits))
 
 
-def run_pipeline(cfg: RunConfig, *, restart: bool = False) -> RunOutcome:
-    """Run every stage of ``cfg`` and write the run, its config and (with qrels) its metrics.
-
-    Outputs are checked first (:func:`check_outputs`). ``restart`` discards the partial files of
-    an interrupted rerank of the same output instead of resuming it.
-    """
+def run_pipeline(cfg: RunConfig) -> RunOutcome:
+    """Run every stage of ``cfg`` and write the run, its config and (with qrels) its metrics."""
     start = time.time()
-    check_outputs(cfg)
     queries = read_topics(cfg.topics, cfg.language)
     if cfg.max_queries is not None:
         queries = queries[: cfg.max_queries]
     mine = queries
     if cfg.shard:
         mine = shard_queries(queries, cfg.shard)
+    if cfg.qrels:
+        _check_qrels(cfg, mine)
     out = Path(cfg.output)
+    msmarco = cfg.output_format == "msmarco"
+    trec_out = out.with_name(out.name + ".trec") if msmarco else out  # the TREC run (reranking, scores)
     meta = {"config": asdict(cfg), "environment": environment_info()}
     candidates = first_stage(cfg, mine)
     first_path = None
+    scored: Path | Run = out
     if cfg.model:
-        first_path = _first_stage_path(out)
+        first_path = str(out.with_name(out.stem + ".first_stage" + out.suffix))
+        write_run(first_path, {q.qid: candidates.get(q.qid, []) for q in mine}, tag=cfg.tag + "-first")
         rcfg = RerankConfig(model=cfg.model, depth=cfg.depth, **cfg.rerank)
         # all queries + shard: the shard's sidecar records the full order, so merge restores it exactly
-        rerank_to_file(queries, candidates, out, rcfg, tag=cfg.tag, shard=cfg.shard, depth=cfg.depth,
-                       restart=restart)
-        # written once reranking is done: a failure before it (a model that does not load) leaves nothing
-        write_run(first_path, {q.qid: candidates.get(q.qid, []) for q in mine}, tag=cfg.tag + "-first")
+        rerank_to_file(queries, candidates, trec_out, rcfg, tag=cfg.tag, shard=cfg.shard, depth=cfg.depth)
+        scored = trec_out
+        if msmarco:
+            write_msmarco_run(out, read_run(trec_out))
+    elif msmarco:
+        scored = {q.qid: candidates.get(q.qid, []) for q in mine}
+        write_msmarco_run(out, scored)
     else:
         write_run(out, {q.qid: candidates.get(q.qid, []) for q in mine}, tag=cfg.tag)
     metrics = None
     if cfg.qrels:
-        result = evaluate_run(cfg.qrels, out, cfg.measures)
+        result = evaluate_run(cfg.qrels, scored, cfg.measures)
         metrics = result.aggregate
         write_json_atomic(str(out) + ".metrics.json", {"run": str(out), "qrels": cfg.qrels,
                                                        "aggregate": result.aggregate,
@@ -190,8 +249,18 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--candidates", help="existing TREC run to rerank instead of running BM25")
     g.add_argument("--k1", type=float, default=0.9, help="BM25 k1 (default 0.9)")
     g.add_argument("--b", type=float, default=0.4, help="BM25 b (default 0.4)")
+    g.add_argument("--bm25", action="store_true",
+                   help="BM25 ranking: the default and only first-stage model (accepted as in Pyserini)")
     g.add_argument("--rm3", action="store_true", help="RM3 expansion (keeps non-Latin terms)")
-    g.add_argument("--k", type=int, default=100, help="first-stage depth (default 100)")
+    g.add_argument("--fb-terms", type=int, help="RM3 expansion terms (default 10, as Pyserini)")
+    g.add_argument("--fb-docs", type=int, help="RM3 feedback documents (default 10, as Pyserini)")
+    g.add_argument("--original-query-weight", type=float, help="RM3 weight of the original query (default 0.5)")
+    g.add_argument("--k", "--hits", dest="k", type=int, default=100,
+                   help="first-stage depth (default 100); --hits is Pyserini's name for it")
+    g.add_argument("--remove-duplicates", action="store_true",
+                   help="keep only the first hit of a docid per query (as Pyserini's --remove-duplicates)")
+    g.add_argument("--overwrite", action="store_true",
+                   help="rebuild an existing --index from --corpus (never done without it)")
     g.add_argument("--threads", type=int, default=2, help="search/index threads")
     g = p.add_argument_group("rerank")
     g.add_argument("--model", help="cross-encoder: zoo name, local directory or hub id (omit for BM25 only)")
@@ -205,49 +274,46 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--dtype", choices=("fp32", "bf16", "fp16"), default="fp32", help="GPU dtype")
     g.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     g.add_argument("--shard", help="i/n: score the i-th of n query shards (0-based)")
-    g.add_argument("--restart", action="store_true",
-                   help="discard the partial files of an interrupted rerank of --output and start over "
-                        "(default: resume it; a resume with other settings or model weights is refused)")
     g = p.add_argument_group("output")
     g.add_argument("--output", help="run file (default runs/<tag>.txt)")
+    g.add_argument("--output-format", choices=("trec", "msmarco"), default="trec",
+                   help="trec (default) or msmarco: qid<TAB>docid<TAB>rank, as Pyserini's --output-format")
+    g.add_argument("--quiet", action="store_true", help="no progress bars")
     g.add_argument("--tag", default="optical_rerank", help="run tag (last column)")
     g.add_argument("--qrels", help="score the run with these qrels")
     g.add_argument("-m", "--measure", action="append", dest="measures", help="trec_eval measure (repeatable)")
     return p
 
 
-def _check_numbers(args: argparse.Namespace) -> None:
-    """Bad numbers and words on the command line: one :class:`ConfigError` line, before any work."""
-    check_number("--k1", args.k1, minimum=0, exclusive_minimum=True)
-    check_number("--b", args.b, minimum=0, maximum=1)
-    for option, value in (("--k", args.k), ("--depth", args.depth), ("--max-queries", args.max_queries),
-                          ("--threads", args.threads), ("--batch-size", args.batch_size)):
-        check_number(option, value, minimum=1)
-    if not args.tag or any(c.isspace() for c in args.tag):
-        raise ConfigError(f"--tag must be one word (no spaces: it is the last column of the run), got {args.tag!r}")
-    if args.measures:
-        validate_measures(args.measures)
-
-
 def config_from_args(args: argparse.Namespace) -> RunConfig:
-    _check_numbers(args)
     if args.k < 1 or args.depth < 1:
         raise ConfigError("--k and --depth must be >= 1")
+    rm3_given = [f"--{n.replace('_', '-')}" for n in ("fb_terms", "fb_docs", "original_query_weight")
+                 if getattr(args, n) is not None]
+    if rm3_given and not args.rm3:
+        raise ConfigError(f"{', '.join(rm3_given)} set RM3 feedback: add --rm3")
+    fb_terms = 10 if args.fb_terms is None else args.fb_terms
+    fb_docs = 10 if args.fb_docs is None else args.fb_docs
+    weight = 0.5 if args.original_query_weight is None else args.original_query_weight
+    if fb_terms < 1 or fb_docs < 1 or not (0.0 <= weight <= 1.0):
+        raise ConfigError(f"RM3 needs --fb-terms >= 1, --fb-docs >= 1 and 0 <= --original-query-weight <= 1, "
+                          f"got {fb_terms}, {fb_docs}, {weight}")
+    if args.output_format == "msmarco" and args.shard:
+        raise ConfigError("--output-format msmarco cannot be used with --shard (merge joins TREC runs); "
+                          "merge the shards, then convert")
     output = args.output or str(Path("runs") / f"{args.tag}{'.' + args.shard.replace('/', 'of') if args.shard else ''}.txt")
     query_template, passage_template = templates_for(args.model, args.query_template, args.passage_template)
     rerank = {"max_length": max_length_for(args.model, args.max_length), "batch_size": args.batch_size,
               "query_template": query_template, "passage_template": passage_template, "quantize": args.quantize,
-              "dtype": args.dtype, "device": args.device, "threads": args.threads}
-    return from_args(RunConfig, args, output=output, rerank=rerank,
+              "dtype": args.dtype, "device": args.device, "threads": args.threads, "show_progress": not args.quiet}
+    return from_args(RunConfig, args, output=output, rerank=rerank, fb_terms=fb_terms, fb_docs=fb_docs,
+                     original_query_weight=weight,
                      measures=tuple(args.measures) if args.measures else DEFAULT_MEASURES)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    cfg = config_from_args(args)
-    if cfg.model:  # a bad reranking setting (--batch-size, --max-length, templates) fails before any work
-        RerankConfig(model=cfg.model, depth=cfg.depth, **cfg.rerank)
-    outcome = run_pipeline(cfg, restart=args.restart)
+    cfg = config_from_args(build_parser().parse_args(argv))
+    outcome = run_pipeline(cfg)
     print(f"run: wrote {outcome.run_path} in {outcome.seconds:.1f}s", file=sys.stderr)
     if outcome.metrics is not None:
         if outcome.first_stage_path:
