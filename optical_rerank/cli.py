@@ -26,8 +26,8 @@ def _prog() -> str:
 
 
 _OS_HINTS = {
-    errno.ENOSPC: "free some disk space and run the same command again (finished work is kept)",
-    errno.EDQUOT: "free some disk space and run the same command again (finished work is kept)",
+    errno.ENOSPC: "free some disk space and run the same command again: finished work is kept",
+    errno.EDQUOT: "free some disk space and run the same command again: finished work is kept",
     errno.EACCES: "check the permissions, or write somewhere else",
     errno.EPERM: "check the permissions, or write somewhere else",
     errno.EROFS: "the file system is read-only: write somewhere else",

@@ -48,8 +48,8 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
 
     If the body raises (or the process dies), ``path`` keeps its previous content and the
     temporary file is removed (or, after a kill, left as ``.<name>.*.tmp`` to be ignored). An
-    :class:`OSError` that names no file (``write``/``fsync`` on a full disk) is raised again
-    naming ``path``, so the error line says which output could not be written.
+    :class:`OSError` that names no file (``write``/``fsync`` on a full disk) or only the temporary
+    one is raised again naming ``path``, so the error line says which output could not be written.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -66,7 +66,7 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
     except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
+        if isinstance(exc, OSError) and exc.errno is not None and (exc.filename is None or exc.filename == tmp):
             raise OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(path)) from exc
         raise
 

@@ -36,8 +36,9 @@ from pathlib import Path
 from .cli import run_cli
 from .config import from_args
 from .errors import ConfigError
-from .evaluate import DEFAULT_MEASURES, EvalResult, evaluate_run, format_trec_eval
+from .evaluate import DEFAULT_MEASURES, EvalResult, evaluate_run, format_trec_eval, validate_measures
 from .files import write_json_atomic
+from .guard import check_number, check_output_path, refuse_overwriting_inputs
 from .first_stage import (Bm25Retriever, _corpus_files, build_index, candidates_from_run, index_search_language,
                           is_complete_index, is_lucene_index, load_corpus_texts, load_index_config,
                           missing_index_message, remove_duplicate_hits)
@@ -184,9 +185,47 @@ def write_msmarco_run(path: str | Path, run: Run) -> None:
             fh.writelines(f"{qid}\t{h.docid}\t{h.rank}\n" for h in sort_hits(hits))
 
 
-def run_pipeline(cfg: RunConfig) -> RunOutcome:
-    """Run every stage of ``cfg`` and write the run, its config and (with qrels) its metrics."""
+def _first_stage_path(out: Path) -> str:
+    return str(out.with_name(out.stem + ".first_stage" + out.suffix))
+
+
+def check_outputs(cfg: RunConfig) -> None:
+    """Refuse, before any work, an ``--output`` that cannot be written or whose files would replace an input.
+
+    Every file the run writes (the run, its first-stage run, partial files, sidecars, metrics) is
+    compared with every input (topics, qrels, candidates, corpus, index, model): the same path,
+    a symlink or a hard link to it is a :class:`ConfigError`. ``--output`` must be a file path in a
+    writable directory (:func:`optical_rerank.guard.check_output_path`).
+    """
+    out = Path(cfg.output)
+    check_output_path(out)
+    written = {"--output": out, "its pipeline record": Path(f"{out}.pipeline.json")}
+    trec_out = out
+    if cfg.output_format == "msmarco":  # the TREC run is kept beside an MS MARCO one
+        trec_out = out.with_name(out.name + ".trec")
+        written["its TREC run"] = trec_out
+    if cfg.model:
+        first = _first_stage_path(out)
+        written["its first-stage run"] = Path(first)
+        written["its partial run"] = Path(f"{trec_out}.partial")
+        written["its partial-run log"] = Path(f"{trec_out}.partial.done")
+        written["its reranking config"] = Path(f"{trec_out}.config.json")
+        if cfg.qrels:
+            written["its first-stage metrics"] = Path(f"{first}.metrics.json")
+    if cfg.qrels:
+        written["its metrics"] = Path(f"{out}.metrics.json")
+    refuse_overwriting_inputs(written, {"--topics": cfg.topics, "--qrels": cfg.qrels, "--candidates": cfg.candidates,
+                                        "--corpus": cfg.corpus, "--index": cfg.index, "--model": cfg.model})
+
+
+def run_pipeline(cfg: RunConfig, *, restart: bool = False) -> RunOutcome:
+    """Run every stage of ``cfg`` and write the run, its config and (with qrels) its metrics.
+
+    Outputs are checked first (:func:`check_outputs`). ``restart`` discards the partial files of
+    an interrupted rerank of the same output instead of resuming it.
+    """
     start = time.time()
+    check_outputs(cfg)
     queries = read_topics(cfg.topics, cfg.language)
     if cfg.max_queries is not None:
         queries = queries[: cfg.max_queries]
@@ -203,11 +242,13 @@ def run_pipeline(cfg: RunConfig) -> RunOutcome:
     first_path = None
     scored: Path | Run = out
     if cfg.model:
-        first_path = str(out.with_name(out.stem + ".first_stage" + out.suffix))
-        write_run(first_path, {q.qid: candidates.get(q.qid, []) for q in mine}, tag=cfg.tag + "-first")
+        first_path = _first_stage_path(out)
         rcfg = RerankConfig(model=cfg.model, depth=cfg.depth, **cfg.rerank)
         # all queries + shard: the shard's sidecar records the full order, so merge restores it exactly
-        rerank_to_file(queries, candidates, trec_out, rcfg, tag=cfg.tag, shard=cfg.shard, depth=cfg.depth)
+        rerank_to_file(queries, candidates, trec_out, rcfg, tag=cfg.tag, shard=cfg.shard, depth=cfg.depth,
+                       restart=restart)
+        # written once reranking is done: a failure before it (a model that does not load) leaves nothing
+        write_run(first_path, {q.qid: candidates.get(q.qid, []) for q in mine}, tag=cfg.tag + "-first")
         scored = trec_out
         if msmarco:
             write_msmarco_run(out, read_run(trec_out))
@@ -274,6 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--dtype", choices=("fp32", "bf16", "fp16"), default="fp32", help="GPU dtype")
     g.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     g.add_argument("--shard", help="i/n: score the i-th of n query shards (0-based)")
+    g.add_argument("--restart", action="store_true",
+                   help="discard the partial files of an interrupted rerank of --output and start over "
+                        "(default: resume it; a resume with other settings or model weights is refused)")
     g = p.add_argument_group("output")
     g.add_argument("--output", help="run file (default runs/<tag>.txt)")
     g.add_argument("--output-format", choices=("trec", "msmarco"), default="trec",
@@ -285,7 +329,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _check_numbers(args: argparse.Namespace) -> None:
+    """Bad numbers and words on the command line: one :class:`ConfigError` line, before any work."""
+    check_number("--k1", args.k1, minimum=0, exclusive_minimum=True)
+    check_number("--b", args.b, minimum=0, maximum=1)
+    for option, value in (("--k", args.k), ("--depth", args.depth), ("--max-queries", args.max_queries),
+                          ("--threads", args.threads), ("--batch-size", args.batch_size)):
+        check_number(option, value, minimum=1)
+    if not args.tag or any(c.isspace() for c in args.tag):
+        raise ConfigError(f"--tag must be one word (no spaces: it is the last column of the run), got {args.tag!r}")
+    if args.measures:
+        validate_measures(args.measures)
+
+
 def config_from_args(args: argparse.Namespace) -> RunConfig:
+    _check_numbers(args)
     if args.k < 1 or args.depth < 1:
         raise ConfigError("--k and --depth must be >= 1")
     rm3_given = [f"--{n.replace('_', '-')}" for n in ("fb_terms", "fb_docs", "original_query_weight")
@@ -312,8 +370,11 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    cfg = config_from_args(build_parser().parse_args(argv))
-    outcome = run_pipeline(cfg)
+    args = build_parser().parse_args(argv)
+    cfg = config_from_args(args)
+    if cfg.model:  # a bad reranking setting (--batch-size, --max-length, templates) fails before any work
+        RerankConfig(model=cfg.model, depth=cfg.depth, **cfg.rerank)
+    outcome = run_pipeline(cfg, restart=args.restart)
     print(f"run: wrote {outcome.run_path} in {outcome.seconds:.1f}s", file=sys.stderr)
     if outcome.metrics is not None:
         if outcome.first_stage_path:

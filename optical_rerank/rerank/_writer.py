@@ -239,7 +239,8 @@ def rerank_to_file(queries: Sequence[Query], candidates: Mapping[str, Sequence[H
         # at most a header line: nothing finished (or killed while creating the log)
         old, entries, valid = (None, [], 0) if data.count(b"\n") <= 1 else _read_done(data, done, partial)
         if not entries:  # nothing to resume: (re)start with this run's header
-            valid = _write_header(dfh, header, done)
+            line = json.dumps(header, sort_keys=True, ensure_ascii=False).encode("utf-8") + b"\n"
+            valid = len(line) if data == line else _write_header(dfh, header, done)
             partial.write_bytes(b"")
         else:
             _check_header(old, header, done, len(entries))
