@@ -39,9 +39,9 @@ from .errors import ConfigError
 from .evaluate import DEFAULT_MEASURES, EvalResult, evaluate_run, format_trec_eval, validate_measures
 from .files import write_json_atomic
 from .guard import check_number, check_output_path, refuse_overwriting_inputs
-from .first_stage import (Bm25Retriever, _corpus_files, build_index, candidates_from_run, index_search_language,
-                          is_complete_index, is_lucene_index, load_corpus_texts, load_index_config,
-                          missing_index_message, remove_duplicate_hits)
+from .first_stage import (Bm25Retriever, _corpus_files, _refuse_foreign_dir, build_index, candidates_from_run,
+                          index_search_language, is_complete_index, is_lucene_index, load_corpus_texts,
+                          load_index_config, missing_index_message, remove_duplicate_hits)
 from .provenance import environment_info
 from .rerank import RerankConfig, max_length_for, rerank_to_file, shard_queries, templates_for
 from .files import atomic_write
@@ -133,6 +133,7 @@ def _ensure_index(cfg: RunConfig) -> None:
             raise ConfigError(f"{idx} is an existing Lucene index not built by optical_rerank (Pyserini or Anserini?); "
                               "drop --corpus to search it as it is (--language gives its analyzer, default English), "
                               "or pass --overwrite to replace it")
+        _refuse_foreign_dir(idx)  # a file or a user's directory: refused, --overwrite or not
         raise ConfigError(f"{idx} exists but is not a complete Lucene index (half-written?); "
                           "pass --overwrite to rebuild it from --corpus")
     verb = "rebuilding" if exists else "building"

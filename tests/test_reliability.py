@@ -163,8 +163,7 @@ def test_a_users_directory_is_never_replaced_by_an_index(files, capsys):
     for extra in ([], ["--overwrite"]) if has_overwrite else ([],):
         status, err = _cli(run_cmd.main, ["--topics", topics, "--index", mine, "--corpus", corpus,
                                           "--output", d / "run.txt", *extra], capsys)
-        assert status == 2
-        _one_error_line(err)
+        assert status == 2 and "refusing to replace it" in _one_error_line(err)
     assert [p.name for p in mine.iterdir()] == ["thesis.tex"] and (mine / "thesis.tex").read_text() == "years of work\n"
     assert a_file.read_bytes() == b"\x00\x01"
     assert not (d / "run.txt").exists()
