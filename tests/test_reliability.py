@@ -411,3 +411,25 @@ def test_every_os_error_is_one_line_naming_the_path(tmp_path, capsys):
     assert status == 2 and f"{tmp_path / 'd'}: Is a directory" in _one_error_line(err)
     with pytest.raises(ConfigError):  # the API keeps raising; only the shell entry formats
         run_cmd.main(["--topics", "t", "--candidates", "c", "--k1", "nan"])
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "bad header", "other model"])
+def test_a_broken_model_file_is_one_line_and_leaves_nothing(files, capsys, tiny_model, tmp_path, damage):
+    d, corpus, topics, _qrels, cands = files
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model, broken)
+    weights = broken / "model.safetensors"
+    data = weights.read_bytes()
+    if damage == "truncated":
+        weights.write_bytes(data[: len(data) // 2])
+    elif damage == "garbage":
+        weights.write_bytes(b"not a model" * 100)
+    elif damage == "bad header":
+        weights.write_bytes((10**6).to_bytes(8, "little") + b"{}")
+    else:  # weights of a model with another hidden size than config.json says
+        shutil.copy(make_tiny_bert(tmp_path / "wider", hidden_size=64) / "model.safetensors", weights)
+    out = d / "run.txt"
+    status, err = _cli(run_cmd.main, _rerank_args(topics, cands, corpus, broken, out), capsys)
+    line = _one_error_line(err)
+    assert status == 2 and str(broken) in line and "model.safetensors" in line
+    assert not any(p.name.startswith("run.") for p in d.iterdir())

@@ -58,6 +58,7 @@ def load_cross_encoder(path_or_id: str, head_seed: int = 0) -> tuple[Any, Any, l
     the global torch RNG, so every process builds the same model.
     """
     import torch  # heavy
+    from safetensors import SafetensorError
     from transformers import AutoModelForSequenceClassification, AutoTokenizer  # heavy
 
     local = Path(path_or_id).is_dir()
@@ -75,6 +76,14 @@ def load_cross_encoder(path_or_id: str, head_seed: int = 0) -> tuple[Any, Any, l
             torch.manual_seed(head_seed)
             model, info = AutoModelForSequenceClassification.from_pretrained(
                 path_or_id, use_safetensors=True, local_files_only=local, output_loading_info=True)
+    except SafetensorError as exc:  # truncated, garbage, inconsistent header
+        raise ModelError(f"{path_or_id}: model.safetensors is not a valid safetensors file ({exc}); "
+                         "copy or export the model again") from exc
+    except RuntimeError as exc:
+        if "mismatch" not in str(exc):
+            raise
+        raise ModelError(f"{path_or_id}: the tensors in model.safetensors do not have the shapes config.json "
+                         "describes (files of two different models?); copy or export the model again") from exc
     except (OSError, ValueError) as exc:
         hint = "" if local else " (hub ids need a network connection; offline, use a zoo name or a local directory)"
         raise ModelError(f"{path_or_id}: cannot load tokenizer/model: {exc}{hint}") from exc
