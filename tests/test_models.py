@@ -468,7 +468,8 @@ def test_validation_details(tmp_path):
 
 
 def test_resolve_names_paths_and_hub_ids(tmp_path):
-    assert M.list_models() == list(M.ZOO) and set(M.ZOO) == {M.E5_NAME, M.MINILM_NAME}
+    assert M.list_models() == [*M.ZOO, *M.shipped_models()] and set(M.ZOO) == {M.E5_NAME, M.MINILM_NAME}
+    assert "teacher-e5-lora" in M.shipped_models("teacher")
     minilm = Path(M.resolve_model(M.MINILM_NAME))
     assert (minilm / "config.json").is_file() and (minilm / "model.safetensors").is_file()
     assert M.resolve_model("intfloat/multilingual-e5-small") == "intfloat/multilingual-e5-small"

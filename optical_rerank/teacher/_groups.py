@@ -33,6 +33,7 @@ from pathlib import Path
 import gzip
 from dataclasses import dataclass
 
+from ..data.english_qa import read_answers
 from ..errors import ConfigError, InputFormatError
 from ..files import sha256_file, write_json_atomic
 from ..trec_io import Qrels, read_corpus, read_qrels, read_run, read_topics, write_qrels
@@ -205,8 +206,6 @@ def build_bundle(english_qa: str | Path, afriqa: str | Path, dl19: str | Path, o
         cands = _bm25(w_idx, queries, train_depth)
         answers: dict[str, list[str]] = {}
         if source == "nq-open":
-            from ..data.english_qa import read_answers
-
             answers = dict(read_answers(eq / "answers/nq-open.jsonl"))
         n = 0
         for q in queries:

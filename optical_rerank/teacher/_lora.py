@@ -26,6 +26,7 @@ import dataclasses
 import json
 import math
 import random
+import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,7 +38,15 @@ import numpy as np
 from ..config import fingerprint, from_dict
 from ..errors import ConfigError, ModelError
 from ..files import sha256_file, staged_dir, write_json_atomic
-from ..models import ADAPTER_FILE, apply_lora
+from ..models import (
+    ADAPTER_FILE,
+    E5_PASSAGE_PREFIX,
+    E5_QUERY_PREFIX,
+    apply_lora,
+    embed_texts,
+    load_cross_encoder_model,
+    load_encoder,
+)
 from ..provenance import environment_info
 from ._groups import Bundle
 
@@ -163,8 +172,6 @@ def score_groups(model: Any, tokenizer: Any, groups: Sequence[Mapping], docs: Ma
 def biencoder_scores(encoder: Any, tokenizer: Any, groups: Sequence[Mapping], docs: Mapping[str, str], *,
                      batch_size: int = 128, max_length: int = 512) -> list[np.ndarray]:
     """The e5 bi-encoder's cosine for every candidate of every group (one array per group)."""
-    from ..models import E5_PASSAGE_PREFIX, E5_QUERY_PREFIX, embed_texts
-
     queries = sorted({g["query"] for g in groups})
     passages = sorted({d for g in groups for d in g["docids"]})
     qv = embed_texts(tokenizer, encoder, _length_sorted(queries), prefix=E5_QUERY_PREFIX,
@@ -250,8 +257,6 @@ def train_lora_teacher(config: LoraTeacherConfig, bundle: Bundle, out_dir: str |
     """
     import torch  # heavy
     from safetensors.torch import save_file  # heavy
-
-    from ..models import load_cross_encoder_model, load_encoder
 
     out = Path(out_dir)
     fp = fingerprint(config.to_dict() | {"bundle": bundle.sha256})
@@ -358,8 +363,6 @@ def train_lora_teacher(config: LoraTeacherConfig, bundle: Bundle, out_dir: str |
         save_file(adapter_state(model), str(tmp / ADAPTER_FILE))
         write_json_atomic(tmp / "training.json", record)
     record["adapter_sha256"] = sha256_file(out / ADAPTER_FILE)
-    import shutil
-
     shutil.rmtree(ckpt_root, ignore_errors=True)
     model.eval()
     record["_model"] = model
@@ -397,6 +400,4 @@ def _save_checkpoint(model: Any, opt: Any, sched: Any, step: int, log: list, roo
         torch.save({"opt": opt.state_dict(), "sched": sched.state_dict(), **rng}, tmp / "optim.pt")
         write_json_atomic(tmp / "state.json", {"step": step, "log": log})
     for s, p in _checkpoints(root)[:-1]:
-        import shutil
-
         shutil.rmtree(p, ignore_errors=True)

