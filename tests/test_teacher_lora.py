@@ -162,3 +162,31 @@ def test_english_qa_is_guarded_against_every_evaluation_set(mirror, tmp_path):
             read_topics(mirror / "castorini/anserini-tools/5b819c1a45c8a0a3ec9426f476694f44a29dfaf3/topics/topics.dl19-passage.txt")}
     for source in ("dl21", "squad", "selqa", "wikiqa", "nq-open"):
         assert not {normalize_text(q.text) for q in read_topics(tmp_path / "eq" / f"topics/{source}.tsv")} & dl19
+
+
+def test_the_shipped_teacher_is_listed_checked_and_scored_with_its_card():
+    from optical_rerank.models import list_models, shipped_card, shipped_models
+    from optical_rerank.rerank import max_length_for, templates_for
+
+    assert "teacher-e5-lora" in shipped_models("teacher") and "teacher-e5-lora" in list_models()
+    card = shipped_card("teacher-e5-lora")  # raises when the adapter's sha256 differs from the card
+    assert card["adapter_bytes"] <= 10 * 2**20 and card["kind"] == "teacher"
+    assert {"command", "reproduce", "config", "dev", "environment", "bundle"} <= set(card)
+    cfg = card["config"]
+    assert templates_for("teacher-e5-lora") == (cfg["query_template"], cfg["passage_template"])
+    assert max_length_for("teacher-e5-lora") == cfg["max_length"]
+
+
+def test_a_damaged_shipped_adapter_is_refused(tmp_path):
+    import shutil
+
+    from optical_rerank.errors import ModelError
+    from optical_rerank.models import SHIPPED_ROOT, shipped_card
+
+    copy = tmp_path / "teacher-e5-lora"
+    shutil.copytree(SHIPPED_ROOT / "teacher-e5-lora", copy)
+    with open(copy / "adapter_model.safetensors", "r+b") as fh:
+        fh.seek(-4, 2)
+        fh.write(b"\0\0\0\0")
+    with pytest.raises(ModelError, match="sha256"):
+        shipped_card(copy)

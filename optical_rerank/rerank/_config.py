@@ -28,6 +28,7 @@ from typing import Any
 from ..config import JsonConfig, checker, from_dict, is_device, is_int
 from ..errors import InputFormatError
 from ..files import sha256_json, write_json_atomic
+from ..models import CARD_FILE, SHIPPED_ROOT, shipped_card, shipped_models
 
 __all__ = ["RerankConfig", "ModelCard", "model_card", "templates_for", "max_length_for", "render_template",
            "is_e5_name", "config_sidecar_path", "read_run_sidecar", "write_run_sidecar", "E5_TEMPLATES",
@@ -76,10 +77,15 @@ class ModelCard:
 def model_card(model: str | Path | None) -> ModelCard:
     """The card of a local model directory: ``teacher_config.json``, else ``distill_config.json``.
 
-    Zoo names, hub ids and directories without a card give an empty :class:`ModelCard`.
+    A shipped model's name gives its shipped card; zoo names, hub ids and directories without a
+    card give an empty :class:`ModelCard`.
     """
     if model is None:
         return ModelCard()
+    if str(model) in shipped_models():  # a shipped model: its card says how it was trained
+        cfg = shipped_card(str(model))["config"]
+        return ModelCard(cfg["query_template"], cfg["passage_template"], cfg["max_length"],
+                         str(SHIPPED_ROOT / str(model) / CARD_FILE))
     d = Path(model).expanduser()
     for name in (TEACHER_CARD, DISTILL_CARD):
         path = d / name
