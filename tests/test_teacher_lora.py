@@ -94,12 +94,15 @@ def test_recipe_trains_chooses_on_dev_ships_and_reports(tmp_path, tiny, monkeypa
                          summary_path=tmp_path / "summary.json", command="test", max_steps=3)
     assert set(summary) >= {"dl19", "afriqa-en", "teacher"}
     assert summary["dl19"]["queries"] == 4 and summary["dl19"]["depth"] == 8
-    assert set(summary["dl19"]["ndcg_cut_10"]) == {"bm25", "e5-biencoder", "teacher"}
     ship = tmp_path / "out" / "shipped" / "teacher-tiny"
     card = shipped_card(ship)
     devs = card["dev_all_variants"]
     assert card["variant"] == max(devs, key=lambda v: (devs[v]["mean_ndcg_cut_10"], v))
     assert card["adapter_bytes"] < 10 * 2**20
+    from optical_rerank.teacher._bundle_eval import FUSION_GRID
+
+    assert card["fusion"]["weight"] in FUSION_GRID and len(card["fusion"]["grid"]) == len(FUSION_GRID)
+    assert set(summary["dl19"]["ndcg_cut_10"]) == {"bm25", "e5-biencoder", "teacher", "teacher+e5"}
 
     # the merged directory scores exactly as the adapter on the backbone
     b = load_bundle(bundle, train=False)
@@ -190,3 +193,14 @@ def test_a_damaged_shipped_adapter_is_refused(tmp_path):
         fh.write(b"\0\0\0\0")
     with pytest.raises(ModelError, match="sha256"):
         shipped_card(copy)
+
+
+def test_fusion_is_pointwise_interpolation_on_the_logit_scale():
+    from optical_rerank.teacher._bundle_eval import fuse_runs
+    from optical_rerank.types import Hit
+
+    teacher = {"q": [Hit("q", "a", 2.0, 1), Hit("q", "b", 1.0, 2)]}
+    e5 = {"q": [Hit("q", "b", 0.83, 1), Hit("q", "a", 0.80, 2)]}
+    assert [h.docid for h in fuse_runs(teacher, e5, 0.0)["q"]] == ["a", "b"]
+    fused = fuse_runs(teacher, e5, 1.0)["q"]  # 2 + 80 = 82 < 1 + 83 = 84
+    assert [(h.docid, h.score, h.rank) for h in fused] == [("b", 84.0, 1), ("a", 82.0, 2)]

@@ -27,7 +27,13 @@ from ..types import Hit
 from ._groups import Bundle
 from ._lora import biencoder_scores, score_groups
 
-__all__ = ["evaluate_bundle", "groups_run", "SUMMARY_SETS"]
+__all__ = ["evaluate_bundle", "groups_run", "fuse_runs", "choose_fusion", "SUMMARY_SETS", "FUSION_GRID",
+           "E5_SCALE"]
+
+#: The e5 bi-encoder's inverse temperature: its cosine times this is on the teacher's logit scale.
+E5_SCALE = 100.0
+#: Interpolation weights tried on dev (0: the cross-encoder alone).
+FUSION_GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
 
 #: The summary's name for each bundle set.
 SUMMARY_SETS = {"dl19": "dl19", "afriqa-en-test": "afriqa-en", "afriqa-en-dev": "afriqa-en-dev",
@@ -46,6 +52,41 @@ def groups_run(groups: Sequence[Mapping], scores: Sequence[np.ndarray] | None) -
         vals = [float(n - r) for r in range(n)] if scores is None else [round(float(s), 6) for s in scores[i]]
         run[g["qid"]] = sort_hits(Hit(g["qid"], d, v, 0) for d, v in zip(g["docids"], vals))
     return run
+
+
+def fuse_runs(teacher: Mapping[str, Sequence[Hit]], e5: Mapping[str, Sequence[Hit]], weight: float,
+              scale: float = E5_SCALE) -> dict[str, list[Hit]]:
+    """Pointwise interpolation ``s_teacher(q, d) + weight * scale * cos_e5(q, d)`` of two runs.
+
+    Pointwise (not normalised per query), so a pair's score does not depend on the other
+    candidates. Queries or candidates missing from either run are left out.
+    """
+    out = {}
+    for qid, hits in teacher.items():
+        cos = {h.docid: h.score for h in e5.get(qid, ())}
+        out[qid] = sort_hits(Hit(qid, h.docid, round(h.score + weight * scale * cos[h.docid], 6), 0)
+                             for h in hits if h.docid in cos)
+    return out
+
+
+def choose_fusion(bundle: Bundle, dev_runs: str | Path, grid: Sequence[float] = FUSION_GRID) -> dict:
+    """The interpolation weight with the best nDCG@10 averaged over the dev sets (ties: the smaller).
+
+    ``dev_runs`` holds ``<set>/teacher.txt`` and ``<set>/e5-biencoder.txt`` for every dev set.
+    Returns ``{"weight", "scale", "grid": {weight: mean dev nDCG@10}}``.
+    """
+    means = {}
+    for w in grid:
+        vals = []
+        for name in sorted(bundle.dev):
+            t = read_run(Path(dev_runs) / name / "teacher.txt")
+            e = read_run(Path(dev_runs) / name / "e5-biencoder.txt")
+            qrels = {q: v for q, v in bundle.qrels[name].items() if q in t}
+            vals.append(evaluate_run(qrels, fuse_runs(t, e, w), ["ndcg_cut.10"], complete=True).aggregate["ndcg_cut_10"])
+        means[w] = round(float(np.mean(vals)), 4)
+    best = max(grid, key=lambda w: (means[w], -w))
+    return {"weight": best, "scale": E5_SCALE, "grid": {str(w): v for w, v in means.items()},
+            "rule": "pointwise s_teacher + weight * scale * cos_e5; weight with the best mean dev nDCG@10"}
 
 
 def _cached(path: Path, key: Mapping[str, str]) -> dict[str, list[Hit]] | None:
@@ -119,7 +160,7 @@ def evaluate_bundle(bundle: Bundle, *, teacher: tuple[Any, Any, Any] | None, tea
                     encoder: tuple[Any, Any] | None, runs_dir: str | Path, split: str = "test",
                     batch_size: int = 256, bf16: bool = False, measures: Sequence[str] = ("ndcg_cut.10", "mrr@10"),
                     sets: Sequence[str] | None = None, time_budget_s: float | None = None, chunk: int = 16,
-                    log=print) -> dict:
+                    fusion_weight: float | None = None, log=print) -> dict:
     """Rerank and score one split of ``bundle``; returns the summary (see the module docstring).
 
     Parameters
@@ -129,6 +170,8 @@ def evaluate_bundle(bundle: Bundle, *, teacher: tuple[Any, Any, Any] | None, tea
     teacher_sha256 : identifies the teacher's weights (the shipped adapter's sha256).
     encoder : ``(model, tokenizer)`` of the e5 bi-encoder (``load_encoder``); ``None`` when complete.
     sets : the sets to evaluate (default: every set of the split).
+    fusion_weight : when given, also report ``teacher+e5``: :func:`fuse_runs` of the two runs with
+        this weight (chosen on dev by :func:`choose_fusion`).
     time_budget_s : stop scoring after this many seconds; an unfinished set is reported on the
         queries scored so far (a seeded random sample, every system on the same queries) with
         ``"complete": false``, and the next call resumes it.
@@ -166,6 +209,8 @@ def evaluate_bundle(bundle: Bundle, *, teacher: tuple[Any, Any, Any] | None, tea
                 run, done = _resumable_run(path, key, groups, score, chunk=chunk, deadline=deadline, log=log)
                 complete = complete and done
             runs[system] = run
+        if fusion_weight is not None:
+            runs["teacher+e5"] = fuse_runs(runs["teacher"], runs["e5-biencoder"], fusion_weight)
         scored = set(runs["teacher"]) & set(runs["e5-biencoder"])
         qrels = {g["qid"]: bundle.qrels[name][g["qid"]] for g in groups
                  if g["qid"] in bundle.qrels[name] and g["qid"] in scored}
@@ -184,6 +229,10 @@ def evaluate_bundle(bundle: Bundle, *, teacher: tuple[Any, Any, Any] | None, tea
         if len(qrels) > 1:
             entry["p_teacher_vs_e5"] = round(paired_test(results["teacher"], results["e5-biencoder"],
                                                          "ndcg_cut.10").p_value, 6)
+            if "teacher+e5" in results:
+                entry["fusion_weight"] = fusion_weight
+                entry["p_teacher+e5_vs_e5"] = round(paired_test(results["teacher+e5"], results["e5-biencoder"],
+                                                                "ndcg_cut.10").p_value, 6)
         summary[SUMMARY_SETS.get(name, name)] = entry
     return summary
 

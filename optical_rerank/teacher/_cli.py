@@ -14,7 +14,9 @@ from ..errors import ConfigError
 from ..files import write_json_atomic, write_text_atomic
 from ._config import DATA_SOURCES, LOSSES, PRECISIONS, SAMPLING, TeacherConfig
 from ._evaluate import _summarize, evaluate_teacher, format_eval_markdown
-from ._groups import build_bundle
+from ..models import CARD_FILE, shipped_card
+from ._bundle_eval import choose_fusion
+from ._groups import build_bundle, load_bundle
 from ._recipe import DEFAULT_TEACHER, evaluate_shipped, load_recipe, run_recipe
 from ._train import train_teacher
 
@@ -125,6 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop scoring after this many seconds; unfinished sets are reported on the queries "
                         "scored so far, marked incomplete, and resume on the next call")
 
+    f = sub.add_parser("fusion", help="choose on dev the weight of the e5 bi-encoder interpolated with a shipped "
+                                      "teacher, and record it in the teacher's card")
+    f.add_argument("model", help="shipped teacher directory (its card.json is updated)")
+    f.add_argument("--bundle", required=True, help="bundle directory (teacher groups)")
+    f.add_argument("--dev-runs", required=True, help="DIR/<dev set>/{teacher,e5-biencoder}.txt of this teacher")
+
     s = sub.add_parser("summarize", help="dev metrics of several trained teachers (loss comparison)")
     s.add_argument("models", nargs="+", help="teacher directories")
     s.add_argument("--output", required=True, help="results path stem: writes STEM.json and STEM.md")
@@ -177,6 +185,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                              command=command, max_steps=a.max_steps, variant_budget_s=a.variant_budget_s,
                              stop_at_step=a.stop_at_step)
         print(json.dumps(summary, indent=1))
+        return 0
+    if a.command == "fusion":
+        card_path = Path(a.model) / CARD_FILE
+        card = shipped_card(a.model)
+        card["fusion"] = choose_fusion(load_bundle(a.bundle, train=False), a.dev_runs)
+        card["fusion"]["command"] = command
+        write_json_atomic(card_path, card)
+        print(json.dumps(card["fusion"], indent=1))
         return 0
     if a.command == "report":
         summary = evaluate_shipped(a.model or DEFAULT_TEACHER, a.bundle, runs_dir=a.runs_dir,

@@ -27,7 +27,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..files import sha256_file, write_json_atomic
 from ..provenance import environment_info
-from ._bundle_eval import evaluate_bundle
+from ._bundle_eval import choose_fusion, evaluate_bundle
 from ._groups import Bundle, load_bundle
 from ..models import ADAPTER_FILE, CARD_FILE, load_cross_encoder_model, load_encoder, shipped_card, shipped_model_dir
 from ._lora import LoraTeacherConfig, _device, _log, biencoder_scores, train_lora_teacher
@@ -129,6 +129,7 @@ def run_recipe(recipe: Recipe, bundle_dir: str | Path, out: str | Path, *, runs_
     ship.mkdir(parents=True)
     shutil.copy2(out / "variants" / chosen / ADAPTER_FILE, ship / ADAPTER_FILE)
     card = json.loads((out / "variants" / chosen / CARD_FILE).read_text(encoding="utf-8"))
+    card["fusion"] = choose_fusion(bundle, out / "variants" / chosen / "dev-runs")
     card.update({"selected_by": "highest nDCG@10 averaged over the dev sets (test never used for the choice)",
                  "dev_all_variants": {v: {"mean_ndcg_cut_10": round(_dev_score(s), 4), **s} for v, s in dev.items()},
                  "recipe": recipe.raw, "bundle": _bundle_record(bundle), "command": command,
@@ -180,7 +181,7 @@ def evaluate_shipped(name_or_dir: str | Path, bundle: Bundle | str | Path, *, ru
         encoder = (e.to(device), t)
     summary = evaluate_bundle(bundle, teacher=teacher, teacher_sha256=card["adapter_sha256"], encoder=encoder,
                               runs_dir=runs_dir, split="test", bf16=bf16, sets=sets, time_budget_s=time_budget_s,
-                              log=_log)
+                              fusion_weight=card.get("fusion", {}).get("weight"), log=_log)
     summary["teacher"] = {"name": card["name"], "variant": card.get("variant"),
                           "adapter_sha256": card["adapter_sha256"], "bundle_sha256": bundle.sha256}
     summary["command"] = command
