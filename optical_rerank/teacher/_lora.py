@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import random
 import shutil
 import time
@@ -35,8 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from ..config import fingerprint, from_dict
-from ..errors import ConfigError, ModelError
+from ..config import checker, fingerprint, from_dict, is_int, is_number
+from ..errors import ModelError
 from ..files import sha256_file, staged_dir, write_json_atomic
 from ..models import (
     ADAPTER_FILE,
@@ -80,27 +79,21 @@ class LoraTeacherConfig:
     save_steps: int = 200
 
     def __post_init__(self) -> None:
-        ints = {"lora_r": 1, "lora_alpha": 1, "batch_queries": 1, "group_size": 2, "max_positives": 1,
-                "max_length": 8, "save_steps": 1}
-        for name, low in ints.items():
+        need = checker("LoraTeacherConfig")
+        for name, low in {"lora_r": 1, "lora_alpha": 1, "batch_queries": 1, "group_size": 2, "max_positives": 1,
+                          "max_length": 8, "save_steps": 1}.items():
             v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < low:
-                raise ConfigError(f"LoraTeacherConfig.{name} must be an integer >= {low}, got {v!r}")
+            need(is_int(v) and v >= low, f"{name} must be an integer >= {low}, got {v!r}")
         for name in ("lr", "head_lr", "epochs", "kd_scale"):
             v = getattr(self, name)
-            if not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
-                raise ConfigError(f"LoraTeacherConfig.{name} must be a finite number > 0, got {v!r}")
+            need(is_number(v) and v > 0, f"{name} must be a finite number > 0, got {v!r}")
         for name in ("lora_dropout", "weight_decay", "warmup", "kd_weight", "label_weight"):
             v = getattr(self, name)
-            if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-                raise ConfigError(f"LoraTeacherConfig.{name} must be a finite number >= 0, got {v!r}")
-        if self.kd_weight == 0 and self.label_weight == 0:
-            raise ConfigError("LoraTeacherConfig: kd_weight and label_weight cannot both be 0")
-        if self.precision not in ("auto", "fp32", "bf16"):
-            raise ConfigError(f"LoraTeacherConfig.precision must be auto, fp32 or bf16, got {self.precision!r}")
+            need(is_number(v) and v >= 0, f"{name} must be a finite number >= 0, got {v!r}")
+        need(self.kd_weight > 0 or self.label_weight > 0, "kd_weight and label_weight cannot both be 0")
+        need(self.precision in ("auto", "fp32", "bf16"), f"precision must be auto, fp32 or bf16, got {self.precision!r}")
         for name in ("query_template", "passage_template"):
-            if "{text}" not in getattr(self, name):
-                raise ConfigError(f"LoraTeacherConfig.{name} must contain {{text}}")
+            need("{text}" in getattr(self, name), f"{name} must contain {{text}}")
 
     @classmethod
     def from_dict(cls, obj: Mapping[str, Any]) -> LoraTeacherConfig:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from ..files import sha256_file, write_json_atomic
+from ..files import write_json_atomic
 from ..provenance import environment_info
 from ._bundle_eval import choose_fusion, evaluate_bundle
 from ._groups import Bundle, load_bundle
