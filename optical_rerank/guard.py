@@ -14,7 +14,7 @@ import contextlib
 import math
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 from .errors import ConfigError
