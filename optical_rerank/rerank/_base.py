@@ -178,7 +178,8 @@ class Reranker(metaclass=_OpensModels):
     @abstractmethod
     def score_pairs(self, queries: Sequence[str], passages: Sequence[str],
                     show_progress: bool | None = None) -> np.ndarray:
-        """float32 scores of raw (query, passage) texts, one per pair; templates are applied here."""
+        """Scores of raw (query, passage) texts, one per pair (float32; float64 for a fused cross-encoder);
+        templates are applied here."""
 
     # ---- ranking
     def rerank(self, query: str | Query | Sequence[Query], candidates: Any, depth: int | None = None,

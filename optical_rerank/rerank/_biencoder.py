@@ -32,8 +32,8 @@ class BiEncoderReranker(Reranker, kind="bi-encoder"):
         ``(tokenizer, model)`` pair of ``optical_rerank.models.load_encoder``, or ``None`` to
         load ``config.model``.
     config : :class:`RerankConfig`; ``window``, ``stride``, ``max_windows`` and ``aggregation``
-        do not apply (passages are truncated at ``max_length``); ``quantize`` and ``dtype`` must
-        keep their defaults.
+        do not apply (passages are truncated at ``max_length``); ``quantize``, ``dtype`` and
+        ``fusion_weight`` (a cross-encoder option) must keep their defaults.
 
     Attributes
     ----------
@@ -47,6 +47,9 @@ class BiEncoderReranker(Reranker, kind="bi-encoder"):
         if config is not None and (config.quantize != "none" or config.dtype != "fp32"):
             raise ConfigError("BiEncoderReranker: quantize and dtype are cross-encoder options; keep 'none'/'fp32'")
         config = self._configure(model_or_path, config)
+        if config.fusion_weight > 0:
+            raise ConfigError(f"BiEncoderReranker: fusion is a cross-encoder option (fusion_weight="
+                              f"{config.fusion_weight} for {config.model!r}); pass fusion_weight=0")
         tokenizer, model = model_or_path if isinstance(model_or_path, tuple) else load_encoder(config.model)
         self.device = torch.device(self._device())
         self.tokenizer = tokenizer

@@ -15,24 +15,37 @@ the Python API and ``python -m optical_rerank.run`` alike):
 3. else the **default**: E5's templates for E5 models (the zoo's ``e5-small-multilingual``, or a
    directory / hub id whose name has an ``e5`` part, e.g. ``multilingual-e5-small``), ``"{text}"``
    otherwise; :data:`DEFAULT_MAX_LENGTH` tokens.
+
+Fusion with a bi-encoder
+------------------------
+A cross-encoder's score may be interpolated pointwise with an E5 bi-encoder's cosine,
+``s_ce(q, d) + weight * scale * cos(q, d)`` (the rule the shipped teacher's weight was chosen by
+on dev, ``optical_rerank.teacher._bundle_eval.fuse_runs``). :func:`fusion_for` resolves
+``(weight, scale, biencoder)`` the same way: explicit > the card's ``"fusion"`` (``{"weight",
+"scale"?, "biencoder"?}``: a shipped model's ``card.json``, or ``teacher_config.json`` of a model
+directory) > no fusion (weight 0; scale :data:`DEFAULT_FUSION_SCALE` and bi-encoder
+:data:`DEFAULT_FUSION_BIENCODER` when a weight is given without them). With weight 0 no
+bi-encoder is loaded and a run is what it was without fusion, its sidecar included.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..config import JsonConfig, checker, from_dict, is_device, is_int
-from ..errors import InputFormatError
+from ..errors import ConfigError, InputFormatError
 from ..files import sha256_json, write_json_atomic
 from ..models import CARD_FILE, SHIPPED_ROOT, shipped_card, shipped_models
 
-__all__ = ["RerankConfig", "ModelCard", "model_card", "templates_for", "max_length_for", "render_template",
-           "is_e5_name", "config_sidecar_path", "read_run_sidecar", "write_run_sidecar", "E5_TEMPLATES",
-           "PLAIN_TEMPLATES", "DEFAULT_MAX_LENGTH", "TEACHER_CARD", "DISTILL_CARD", "SIDECAR_FORMAT"]
+__all__ = ["RerankConfig", "ModelCard", "model_card", "templates_for", "max_length_for", "fusion_for",
+           "render_template", "is_e5_name", "config_sidecar_path", "read_run_sidecar", "write_run_sidecar",
+           "E5_TEMPLATES", "PLAIN_TEMPLATES", "DEFAULT_MAX_LENGTH", "DEFAULT_FUSION_SCALE", "DEFAULT_FUSION_BIENCODER",
+           "TEACHER_CARD", "DISTILL_CARD", "SIDECAR_FORMAT"]
 
 E5_TEMPLATES = ("query: {text}", "passage: {text}")
 PLAIN_TEMPLATES = ("{text}", "{text}")
@@ -41,6 +54,10 @@ TEACHER_CARD = "teacher_config.json"
 DISTILL_CARD = "distill_config.json"
 E5_ZOO_NAME = "e5-small-multilingual"
 SIDECAR_FORMAT = "optical_rerank.run/1"
+#: The e5 bi-encoder's inverse temperature: its cosine times this is on a cross-encoder's logit scale.
+DEFAULT_FUSION_SCALE = 100.0
+DEFAULT_FUSION_BIENCODER = E5_ZOO_NAME
+_FUSION_FIELDS = ("fusion_weight", "fusion_scale", "fusion_biencoder")
 
 _AGGREGATIONS = ("maxp", "firstp")
 _QUANTIZE = ("none", "int8")
@@ -65,13 +82,35 @@ def is_e5_name(model: str | Path | None) -> bool:
 class ModelCard:
     """What a model directory records about how it must be scored (``None``: not recorded).
 
-    ``source`` is the card file read, ``None`` when the model has no card.
+    ``source`` is the card file read, ``None`` when the model has no card. ``fusion_*`` come from
+    the card's ``"fusion"`` entry (``weight``, ``scale``, ``biencoder``; see :func:`fusion_for`).
     """
 
     query_template: str | None = None
     passage_template: str | None = None
     max_length: int | None = None
     source: str | None = None
+    fusion_weight: float | None = None
+    fusion_scale: float | None = None
+    fusion_biencoder: str | None = None
+
+
+def _is_real(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _card_fusion(obj: Any, path: str | Path) -> dict[str, Any]:
+    """The :class:`ModelCard` fusion fields of a card's ``"fusion"`` entry (``{}`` when it has none)."""
+    if obj is None:
+        return {}
+    ok = isinstance(obj, dict) and _is_real(obj.get("weight")) and _is_real(obj.get("scale", 1.0)) \
+        and (obj.get("biencoder") is None or (isinstance(obj["biencoder"], str) and obj["biencoder"].strip()))
+    if not ok:
+        raise InputFormatError(path, None, 'the model card\'s "fusion" must be {"weight": number, '
+                               f'"scale": number (optional), "biencoder": name (optional)}}, got {obj!r}')
+    scale = obj.get("scale")
+    return {"fusion_weight": float(obj["weight"]), "fusion_scale": None if scale is None else float(scale),
+            "fusion_biencoder": obj.get("biencoder")}
 
 
 def model_card(model: str | Path | None) -> ModelCard:
@@ -83,9 +122,11 @@ def model_card(model: str | Path | None) -> ModelCard:
     if model is None:
         return ModelCard()
     if str(model) in shipped_models():  # a shipped model: its card says how it was trained
-        cfg = shipped_card(str(model))["config"]
-        return ModelCard(cfg["query_template"], cfg["passage_template"], cfg["max_length"],
-                         str(SHIPPED_ROOT / str(model) / CARD_FILE))
+        card = shipped_card(str(model))
+        cfg = card["config"]
+        source = str(SHIPPED_ROOT / str(model) / CARD_FILE)
+        return ModelCard(cfg["query_template"], cfg["passage_template"], cfg["max_length"], source,
+                         **_card_fusion(card.get("fusion"), source))
     d = Path(model).expanduser()
     for name in (TEACHER_CARD, DISTILL_CARD):
         path = d / name
@@ -103,8 +144,10 @@ def model_card(model: str | Path | None) -> ModelCard:
             return v if isinstance(v, str) else None
 
         length = obj.get("max_length") if name == TEACHER_CARD else None
+        fusion = _card_fusion(obj.get("fusion"), path) if name == TEACHER_CARD else {}
         return ModelCard(text("query_template"), text("passage_template"),
-                         length if isinstance(length, int) and not isinstance(length, bool) else None, str(path))
+                         length if isinstance(length, int) and not isinstance(length, bool) else None, str(path),
+                         **fusion)
     return ModelCard()
 
 
@@ -125,6 +168,34 @@ def max_length_for(model: str | Path | None, max_length: int | None = None) -> i
     if max_length is not None:
         return max_length
     return model_card(model).max_length or DEFAULT_MAX_LENGTH
+
+
+def fusion_for(model: str | Path | None, weight: float | None = None, biencoder: str | None = None,
+               scale: float | None = None) -> tuple[float, float | None, str | None]:
+    """``(weight, scale, biencoder)`` of the bi-encoder fusion for ``model``: explicit > card > default.
+
+    Weight 0 (the default without a card's ``"fusion"``) is no fusion: ``(0.0, None, None)``.
+    Otherwise the scale defaults to :data:`DEFAULT_FUSION_SCALE` and the bi-encoder to
+    :data:`DEFAULT_FUSION_BIENCODER`. A NaN, infinite or negative weight (or a scale that is not
+    finite and positive) is a :class:`~optical_rerank.errors.ConfigError`.
+    """
+    for name, v in (("fusion_weight", weight), ("fusion_scale", scale)):
+        if v is not None and not _is_real(v):
+            raise ConfigError(f"{name} must be a number, got {v!r}")
+    if biencoder is not None and not (isinstance(biencoder, str) and biencoder.strip()):
+        raise ConfigError(f"fusion_biencoder must be a non-empty model name, got {biencoder!r}")
+    card = model_card(model)
+    w = float(weight if weight is not None else card.fusion_weight if card.fusion_weight is not None else 0.0)
+    where = "" if weight is not None else f" (from {card.source})"
+    if not (math.isfinite(w) and w >= 0):
+        raise ConfigError(f"fusion_weight must be a finite number >= 0, got {w}{where}")
+    if w == 0:
+        return 0.0, None, None
+    s = float(scale if scale is not None else card.fusion_scale if card.fusion_scale is not None
+              else DEFAULT_FUSION_SCALE)
+    if not (math.isfinite(s) and s > 0):
+        raise ConfigError(f"fusion_scale must be a finite number > 0, got {s}")
+    return w, s, biencoder if biencoder is not None else card.fusion_biencoder or DEFAULT_FUSION_BIENCODER
 
 
 # --------------------------------------------------------------------------- config
@@ -151,6 +222,10 @@ class RerankConfig(JsonConfig):
     quantize : ``"int8"`` applies dynamic int8 quantization to the ``Linear`` layers (CPU only).
     dtype : ``"bf16"``/``"fp16"`` run the model in half precision (GPU only).
     device : ``"auto"`` (CUDA when available and not quantizing), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    fusion_weight, fusion_scale, fusion_biencoder : a cross-encoder's score becomes
+        ``score + fusion_weight * fusion_scale * cos`` with ``cos`` the cosine of the
+        ``fusion_biencoder`` (a :class:`BiEncoderReranker` model); ``None``: :func:`fusion_for`
+        (the model card's ``"fusion"``, else weight 0: no fusion, and scale and bi-encoder ``None``).
     show_progress : tqdm progress bars (not part of the run's identity).
 
     The ``None`` fields are filled in when the config is made, so a config (and the
@@ -171,6 +246,9 @@ class RerankConfig(JsonConfig):
     quantize: str = "none"
     dtype: str = "fp32"
     device: str = "auto"
+    fusion_weight: float | None = None
+    fusion_scale: float | None = None
+    fusion_biencoder: str | None = None
     show_progress: bool = False
 
     def __post_init__(self) -> None:
@@ -184,6 +262,15 @@ class RerankConfig(JsonConfig):
         object.__setattr__(self, "passage_template", pt)
         if self.max_length is None:
             object.__setattr__(self, "max_length", max_length_for(self.model))
+        try:
+            fusion = fusion_for(self.model, self.fusion_weight, self.fusion_biencoder, self.fusion_scale)
+        except ConfigError as exc:
+            raise ConfigError(f"RerankConfig: {exc}") from None
+        for name, value in zip(_FUSION_FIELDS, fusion):
+            object.__setattr__(self, name, value)
+        # no fusion where the card asks for none: the identity (sidecar, resume log) is as before fusion existed
+        object.__setattr__(self, "_fusion_in_identity",
+                           fusion[0] > 0 or model_card(self.model).fusion_weight is not None)
         need(is_int(self.max_length) and self.max_length >= 8, f"max_length must be an integer >= 8, got {self.max_length!r}")
         need(is_int(self.batch_size) and self.batch_size >= 1, f"batch_size must be an integer >= 1, got {self.batch_size!r}")
         for name in ("query_template", "passage_template"):
@@ -229,9 +316,17 @@ class RerankConfig(JsonConfig):
         return obj
 
     def identity(self) -> dict[str, Any]:
-        """The fields that determine the run's bytes (all but ``show_progress``)."""
+        """The fields that determine the run's bytes (all but ``show_progress``).
+
+        The ``fusion_*`` fields are left out when there is no fusion and the model card asks for
+        none (so such a run's identity is what it was before fusion existed); loading the identity
+        gives the same config either way.
+        """
         d = self.to_dict()
         d.pop("show_progress")
+        if not getattr(self, "_fusion_in_identity", True):
+            for name in _FUSION_FIELDS:
+                d.pop(name)
         return d
 
     def fingerprint(self) -> str:

@@ -16,6 +16,12 @@ and the passage is cut into windows of ``max_length - len(query) - n_special`` t
 ``return_overflowing_tokens`` semantics). ``aggregation="maxp"`` takes the best window,
 ``"firstp"`` only the first (plain truncation). On CPU the forward runs through the exact fast
 path of :mod:`._fast_cpu` where it applies.
+
+With a fusion weight (``RerankConfig.fusion_weight > 0``, e.g. from the shipped teacher's card) the
+score of a pair is ``score + fusion_weight * fusion_scale * cos``, ``cos`` being what a
+:class:`~optical_rerank.rerank.BiEncoderReranker` of ``fusion_biencoder`` scores for it (loaded
+once, with this reranker's batch size and device); the sum is kept in float64 so that the
+6-decimal rounding of the tie policy applies to it as to any score.
 """
 from __future__ import annotations
 
@@ -31,6 +37,7 @@ from tqdm import tqdm
 from ..errors import ConfigError, ModelError, NumericalError
 from ..models import resolve_model
 from ._base import Reranker
+from ._biencoder import BiEncoderReranker
 from ._config import RerankConfig, render_template
 from ._fast_cpu import _FastEncoder
 
@@ -110,6 +117,8 @@ class CrossEncoderReranker(Reranker, kind="cross-encoder"):
         backbone); they are initialised from seed 0, like ``models.load_cross_encoder_model``, so
         every process scores identically, and a warning is logged.
     num_labels : 1 or 2 (see the module docstring for the score of each).
+    biencoder : the :class:`BiEncoderReranker` of ``config.fusion_biencoder`` when
+        ``config.fusion_weight > 0``, else ``None`` (nothing loaded).
 
     Notes
     -----
@@ -168,6 +177,11 @@ class CrossEncoderReranker(Reranker, kind="cross-encoder"):
         self._warned_long_query = False
         # exact CPU forward without padding in the dense layers (None: the model's own forward)
         self._fast = _FastEncoder.build(model, self.device, dtype, fp32_model=fp32_model)
+        self.biencoder: BiEncoderReranker | None = None
+        if config.fusion_weight > 0:
+            self.biencoder = BiEncoderReranker(None, RerankConfig(
+                model=config.fusion_biencoder, batch_size=config.batch_size, device=str(self.device),
+                fusion_weight=0.0))
 
     @staticmethod
     def _position_limit(model: Any, tokenizer: Any) -> int | None:
@@ -272,7 +286,8 @@ class CrossEncoderReranker(Reranker, kind="cross-encoder"):
         Returns
         -------
         numpy.ndarray
-            float32 scores, one per pair (MaxP/FirstP over windows, see the module docstring).
+            float32 scores, one per pair (MaxP/FirstP over windows, see the module docstring); with
+            fusion, float64 ``score + fusion_weight * fusion_scale * cos``.
         """
         import torch  # heavy
 
@@ -303,4 +318,7 @@ class CrossEncoderReranker(Reranker, kind="cross-encoder"):
                 win_scores[sel] = s.cpu().numpy()
         out = np.full(n, -np.inf, dtype=np.float32)
         np.maximum.at(out, np.asarray(owner, dtype=np.int64), win_scores)
-        return out
+        if self.biencoder is None:
+            return out
+        cos = self.biencoder.score_pairs(queries, passages, show_progress=False)
+        return out.astype(np.float64) + cfg.fusion_weight * cfg.fusion_scale * cos.astype(np.float64)

@@ -7,9 +7,10 @@ discards a half-written block; the final run is byte-identical to an uninterrupt
 ``<out>.config.json`` (:func:`~optical_rerank.rerank.read_run_sidecar`) records the config, tag,
 shard and query order.
 
-The header is the resume identity: the config, tag, shard, a fingerprint of the queries and
-candidates, and the sha256 of the model weights when the model is a local directory
-(:func:`model_weights_sha256`), so changed weights at the same path are never mixed into one run.
+The header is the resume identity: the config (with its bi-encoder fusion settings, when fusing),
+tag, shard, a fingerprint of the queries and candidates, and the sha256 of the model weights when
+the model is a local directory (:func:`model_weights_sha256`; with fusion, also those of the
+bi-encoder), so changed weights at the same path are never mixed into one run.
 A mismatch is refused once a query is finished (``restart=True``, ``--restart`` on the command
 line, discards the partial files and starts over); before that the partial files are simply
 replaced, and a failure before the first finished query (a model that does not load) removes them.
@@ -223,6 +224,8 @@ def rerank_to_file(queries: Sequence[Query], candidates: Mapping[str, Sequence[H
               "inputs_sha256": _inputs_fingerprint(todo_queries, candidates, config.depth),
               "weights_sha256": model_weights_sha256(config.model),
               "tag": tag, "shard": shard, "n_queries": len(todo_queries)}
+    if config.fusion_weight > 0:  # only then: the header of a run without fusion is as before
+        header["biencoder_weights_sha256"] = model_weights_sha256(config.fusion_biencoder)
 
     if restart:
         _discard(partial, done)
@@ -309,5 +312,8 @@ def _check_header(old: Mapping[str, Any], new: Mapping[str, Any], done: Path, fi
                 else "the model is no longer a local directory")
         raise ConfigError(f"{done}: the model weights of {new['config'].get('model')!r} changed since the partial "
                           f"run was started ({what}); {hint}")
+    if old.get("biencoder_weights_sha256") != new.get("biencoder_weights_sha256"):
+        raise ConfigError(f"{done}: the weights of the fusion bi-encoder "
+                          f"{new['config'].get('fusion_biencoder')!r} changed since the partial run was started; {hint}")
     if old.get("inputs_sha256") != new["inputs_sha256"]:
         raise ConfigError(f"{done}: the partial run was made from different queries/candidates; {hint}")
