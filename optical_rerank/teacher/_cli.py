@@ -9,14 +9,17 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from ..config import command_line, from_args
 from ..errors import ConfigError
 from ..files import write_json_atomic, write_text_atomic
-from ._config import DATA_SOURCES, LOSSES, PRECISIONS, SAMPLING, TeacherConfig
-from ._evaluate import _summarize, evaluate_teacher, format_eval_markdown
 from ..models import CARD_FILE, shipped_card
 from ._bundle_eval import choose_fusion
+from ._config import DATA_SOURCES, LOSSES, PRECISIONS, SAMPLING, TeacherConfig
+from ._evaluate import _summarize, evaluate_teacher, format_eval_markdown
 from ._groups import build_bundle, load_bundle
+from ._lora import train_lora_teacher
 from ._recipe import DEFAULT_TEACHER, evaluate_shipped, load_recipe, run_recipe
 from ._train import train_teacher
 
@@ -117,6 +120,16 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--stop-at-step", type=int, default=None,
                    help="stop every variant after N steps, learning-rate schedule unchanged (reproduces a budget stop)")
 
+    lt = sub.add_parser("lora-train", help="train one variant of a recipe (no evaluation): resumable, logs pairs/s")
+    lt.add_argument("recipe", help="recipe YAML")
+    lt.add_argument("--variant", required=True, help="the recipe's variant to train")
+    lt.add_argument("--bundle", required=True, help="bundle directory (teacher groups)")
+    lt.add_argument("--out", required=True, help="directory for the adapter and training.json")
+    lt.add_argument("--kd-scores", help="bi-encoder scores of the training candidates (.npz written by recipe); "
+                                        "default: computed")
+    lt.add_argument("--max-steps", type=int, default=None)
+    lt.add_argument("--stop-at-step", type=int, default=None)
+
     v = sub.add_parser("report", help="test summary of a shipped teacher (reuses runs made for it)")
     v.add_argument("model", nargs="?", default=None, help="shipped teacher name or directory (default: the default teacher)")
     v.add_argument("--bundle", required=True, help="bundle directory (teacher groups)")
@@ -185,6 +198,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                              command=command, max_steps=a.max_steps, variant_budget_s=a.variant_budget_s,
                              stop_at_step=a.stop_at_step)
         print(json.dumps(summary, indent=1))
+        return 0
+    if a.command == "lora-train":
+        recipe = load_recipe(a.recipe)
+        if a.variant not in recipe.variants:
+            raise ConfigError(f"{a.recipe}: no variant {a.variant!r}; it has {sorted(recipe.variants)}")
+        bundle = load_bundle(a.bundle)
+        kd = None
+        if a.kd_scores:
+            z = np.load(a.kd_scores)
+            kd = [z[str(i)] for i in range(len(bundle.train))]
+        rec = train_lora_teacher(recipe.variants[a.variant], bundle, a.out, kd_train=kd, max_steps=a.max_steps,
+                                 stop_at_step=a.stop_at_step)
+        print(json.dumps({k: rec[k] for k in ("steps", "elapsed_s", "pairs_per_s", "device", "bf16", "adapter_sha256")},
+                         indent=1))
         return 0
     if a.command == "fusion":
         card_path = Path(a.model) / CARD_FILE
