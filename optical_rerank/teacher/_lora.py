@@ -184,7 +184,7 @@ def _length_sorted(texts: Sequence[str]) -> list[str]:
 
 
 # --------------------------------------------------------------------------- training
-def _sample_group(g: Mapping, kd: np.ndarray | None, config: LoraTeacherConfig, rng: random.Random) -> list[int]:
+def _sample_group(g: Mapping, config: LoraTeacherConfig, rng: random.Random) -> list[int]:
     """Indices of the candidates of group ``g`` used in one step: positives first, then others."""
     labels = g["labels"]
     pos = [i for i, lab in enumerate(labels) if lab > 0]
@@ -308,7 +308,7 @@ def train_lora_teacher(config: LoraTeacherConfig, bundle: Bundle, out_dir: str |
         random.Random(config.seed * 1000003 + epoch).shuffle(order)
         batch_ids = order[offset:offset + config.batch_queries]
         rng = random.Random(config.seed * 7919 + step)
-        chosen = [_sample_group(bundle.train[i], None, config, rng) for i in batch_ids]
+        chosen = [_sample_group(bundle.train[i], config, rng) for i in batch_ids]
         G = max(len(c) for c in chosen)
         qs, ps = [], []
         lab = torch.full((len(batch_ids), G), -1.0)
