@@ -154,6 +154,15 @@ def test_experiment_end_to_end_tiny(tmp_path, mirror, capsys):
     assert new_model != old_model and "student-optical-" in new_model
     assert (runs / "kd.txt").stat().st_mtime_ns == kd_mtime
     assert "is stale" in capsys.readouterr().err
+    # changed BM25 settings: the cached first-stage runs are made again, never reused (issue 17)
+    bm25_before = (runs / "bm25-native.txt").read_bytes()
+    cfg["bm25"] = {"k1": 1.5, "b": 0.75}
+    path.write_text(yaml.safe_dump(cfg))
+    assert main([str(path)]) == 0
+    assert "other settings or queries: retrieving again" in capsys.readouterr().err
+    key = json.loads((runs / "bm25-native.txt.key.json").read_text())
+    assert key["bm25"] == {"k1": 1.5, "b": 0.75}
+    assert (runs / "bm25-native.txt").read_bytes() != bm25_before
 
 
 def test_stale_run_detection(tmp_path):
@@ -169,6 +178,13 @@ def test_stale_run_detection(tmp_path):
     assert "now" in _stale_run(run, "work/models/student-b/model", qs, 10)
     assert "depth" in _stale_run(run, "work/models/student-a/model", qs, 20)
     assert _stale_run(run, "work/models/student-a/model", qs[:1], 10) == "other queries"
+    # the scoring settings recorded with the run must match too (a fused teacher is not an unfused one)
+    meta["config"].update({"max_length": 160, "query_template": "query: {text}"})
+    (tmp_path / "x.txt.config.json").write_text(json.dumps(meta))
+    same = {"max_length": 160, "query_template": "query: {text}", "fusion_weight": 0.0}
+    assert _stale_run(run, "work/models/student-a/model", qs, 10, same) is None
+    assert "fusion_weight" in _stale_run(run, "work/models/student-a/model", qs, 10, {**same, "fusion_weight": 2.0})
+    assert "max_length" in _stale_run(run, "work/models/student-a/model", qs, 10, {**same, "max_length": 256})
     (tmp_path / "x.txt.config.json").write_text("{")
     assert "unreadable" in _stale_run(run, "work/models/student-a/model", qs, 10)
 

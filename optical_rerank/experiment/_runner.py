@@ -114,17 +114,29 @@ class Experiment:
         return self._retrievers[index]
 
     def first_stage_run(self, es: EvalSet, which: str, path: Path) -> Run:
-        """BM25 run for ``which`` in native | translated | doc-translated, cached on disk."""
+        """BM25 run for ``which`` in native | translated | doc-translated, cached on disk.
+
+        The cache is keyed by content (``<run>.key.json``: BM25 settings, depth, index, the queries'
+        ids and texts): a run made with other settings or queries is made again, never reused.
+        """
         k = max(100, self.cfg.depth)
-        if not path.is_file():
+        queries = es.translated if which == "translated" else es.native
+        key = {"which": which, "k": k, "bm25": {"k1": self.cfg.bm25.get("k1", 0.9), "b": self.cfg.bm25.get("b", 0.4)},
+               "index": "dl19-rankllm" if es.dataset == "dl19" else
+               Path(es.translated_index if which == "doc-translated" else es.index).name,
+               "queries": short_hash([[q.qid, q.text] for q in queries])}
+        if not _cache_matches(path, key):
+            if path.is_file():
+                _log(f"{es.dataset}/{es.lang}: {path} was made with other settings or queries: retrieving again")
+                path.unlink()
             if es.dataset == "dl19":
                 run = read_run(self.data.dl19_bm25_run())
                 run = {q.qid: run.get(q.qid, []) for q in es.native}
             else:
                 index = es.translated_index if which == "doc-translated" else es.index
-                queries = es.translated if which == "translated" else es.native
                 run = self.bm25(index).retrieve(queries, k=k, with_text=False)
             write_run(path, run, tag=f"bm25-{which}")
+            write_json_atomic(_key_path(path), key)
         run = read_run(path)
         if es.corpus not in self._texts:
             self._texts[es.corpus] = load_corpus_texts(es.corpus)
@@ -142,12 +154,19 @@ class Experiment:
 
     def biencoder_run(self, queries: Sequence[Query], candidates: Run, path: Path) -> None:
         """The ``e5-biencoder`` run: multilingual-e5-small cosine scores of the top ``depth`` candidates."""
-        if path.is_file():
+        key = {"model": BIENCODER_MODEL, "depth": self.cfg.depth, "config": self._biencoder_config().to_dict(),
+               "queries": short_hash([[q.qid, q.text] for q in queries]),
+               "candidates": short_hash({q: [h.docid for h in hs[:self.cfg.depth]] for q, hs in sorted(candidates.items())})}
+        if _cache_matches(path, key):
             return
+        if path.is_file():
+            _log(f"{path} was made with other settings, queries or candidates: scoring again")
+            path.unlink()
         if "e5" not in self._rerankers:
             self._rerankers = {"e5": BiEncoderReranker(BIENCODER_MODEL, self._biencoder_config())}
         ranked = self._rerankers["e5"].rerank(list(queries), candidates, depth=self.cfg.depth)
         write_run(path, ranked, tag="e5-biencoder")
+        write_json_atomic(_key_path(path), key)
 
     def _biencoder_config(self) -> RerankConfig:
         # E5's templates, embed_texts' batch of 16 and the experiment's max_length: the scores of
@@ -192,7 +211,9 @@ class Experiment:
 
     def _rerank_run(self, es: EvalSet, system: str, model: str, queries: Sequence[Query], cands: Run,
                     path: Path) -> None:
-        stale = _stale_run(path, model, queries, self.cfg.depth)
+        rc = RerankConfig(model=model, depth=self.cfg.depth, **self.cfg.rerank)
+        expected = {f: getattr(rc, f) for f in ("query_template", "passage_template", "max_length", "fusion_weight")}
+        stale = _stale_run(path, model, queries, self.cfg.depth, expected)
         if stale:
             _log(f"{es.dataset}/{es.lang}: {path} is stale ({stale}): reranking again")
             path.unlink()
@@ -249,3 +270,22 @@ class Experiment:
         plot_results(results, self.results)
         _log(f"results in {self.results} ({results['seconds']:.0f}s)")
         return results
+
+
+def _key_path(run: Path) -> Path:
+    return run.with_name(run.name + ".key.json")
+
+
+def _cache_matches(run: Path, key: Mapping) -> bool:
+    """Whether a cached run exists and its ``.key.json`` records exactly ``key``.
+
+    A run without a key file (made before keys were recorded) does not match: it is made again,
+    which for these deterministic first-stage and bi-encoder runs gives the same bytes.
+    """
+    kp = _key_path(run)
+    if not (run.is_file() and kp.is_file()):
+        return False
+    try:
+        return json.loads(kp.read_text(encoding="utf-8")) == json.loads(json.dumps(dict(key)))
+    except ValueError:
+        return False

@@ -64,12 +64,15 @@ def _model_key(model: str) -> str:
     return "/".join(parts[-2:])
 
 
-def _stale_run(path: Path, model: str, queries: Sequence[Query], depth: int) -> str | None:
+def _stale_run(path: Path, model: str, queries: Sequence[Query], depth: int,
+               expected: Mapping[str, object] | None = None) -> str | None:
     """Why an existing run file no longer matches this experiment (``None``: reusable or absent).
 
     A run is reused only if the ``<run>.config.json`` written beside it names the same model
     (content-addressed directory name), rerank depth and queries; a changed student or budget
-    therefore reranks instead of silently reporting the old run.
+    therefore reranks instead of silently reporting the old run. ``expected`` adds config fields
+    that must be recorded with the same value (templates, max length, fusion); a field the run
+    does not record counts as its default (``None``, or 0 for ``fusion_weight``).
     """
     meta_path = Path(f"{path}.config.json")
     if not path.is_file() or not meta_path.is_file():
@@ -85,4 +88,10 @@ def _stale_run(path: Path, model: str, queries: Sequence[Query], depth: int) -> 
         return f"depth {recorded.get('depth')}, now {depth}"
     if meta.get("qids") is not None and list(meta["qids"]) != [q.qid for q in queries]:
         return "other queries"
+    for name, want in (expected or {}).items():
+        have = recorded.get(name, 0.0 if name == "fusion_weight" else None)
+        if name == "fusion_weight":
+            have, want = float(have or 0.0), float(want or 0.0)
+        if have != want:
+            return f"{name} {have!r}, now {want!r}"
     return None
