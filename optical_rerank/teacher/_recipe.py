@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..config import load_config_file
 from ..errors import ConfigError
 from ..files import write_json_atomic
 from ..provenance import environment_info
@@ -41,37 +42,38 @@ DEFAULT_TEACHER = "teacher-e5-lora"
 class Recipe:
     """A parsed recipe: ``name``, ``base`` config fields and named ``variants`` (fields over base)."""
 
-    def __init__(self, obj: Mapping[str, Any], where: str):
+    def __init__(self, obj: Mapping[str, Any], where: str = ""):
+        def error(msg: str) -> ConfigError:
+            return ConfigError(f"{where}: {msg}" if where else msg)
+
         if not isinstance(obj, Mapping):
-            raise ConfigError(f"{where}: a recipe is a mapping with name, base and variants")
+            raise error("a recipe is a mapping with name, base and variants")
         unknown = sorted(set(obj) - {"name", "base", "variants", "description"})
         if unknown:
-            raise ConfigError(f"{where}: unknown key(s) {unknown}")
+            raise error(f"unknown key(s) {unknown}; known: ['base', 'description', 'name', 'variants']")
         self.name = obj.get("name")
         if not isinstance(self.name, str) or not self.name.strip():
-            raise ConfigError(f"{where}: 'name' must be a non-empty string")
+            raise error(f"name must be a non-empty string, got {self.name!r}")
         base = obj.get("base", {}) or {}
+        if not isinstance(base, Mapping):
+            raise error(f"base must be a mapping of LoraTeacherConfig fields, got {base!r}")
         variants = obj.get("variants")
         if not isinstance(variants, Mapping) or not variants:
-            raise ConfigError(f"{where}: 'variants' must be a non-empty mapping of name -> fields")
+            raise error(f"variants must be a non-empty mapping of name -> fields, got {variants!r}")
         self.variants: dict[str, LoraTeacherConfig] = {}
         for vname, fields in variants.items():
+            if fields is not None and not isinstance(fields, Mapping):
+                raise error(f"variants.{vname} must be a mapping of LoraTeacherConfig fields, got {fields!r}")
             try:
                 self.variants[str(vname)] = LoraTeacherConfig.from_dict({**base, **(fields or {})})
             except ConfigError as exc:
-                raise ConfigError(f"{where}: variants.{vname}: {exc}") from None
+                raise error(f"variants.{vname}: {exc}") from None
         self.raw = dict(obj)
 
 
 def load_recipe(path: str | Path) -> Recipe:
-    import yaml  # heavy
-
-    p = Path(path)
-    try:
-        obj = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{p}: cannot read the recipe: {exc}") from None
-    return Recipe(obj, str(p))
+    """Read and check a recipe YAML; errors name the file, the line and the key."""
+    return load_config_file(path, Recipe, "recipe")
 
 
 def _dev_score(summary: Mapping[str, Mapping]) -> float:
