@@ -4,7 +4,8 @@
   a directory that cannot be written (read-only, permission denied) is a one-line
   :class:`~optical_rerank.errors.ConfigError` at once, not a traceback after the work is done.
 * :func:`refuse_overwriting_inputs`: an output (or one of its sidecars) that is the same file as
-  an input (same path, a symlink or a hard link to it) is refused, naming both options.
+  an input (same path, a symlink or a hard link to it), or lies inside an input directory (a
+  model, an index), is refused, naming both options.
 * :func:`check_output_dir`: the same for an output directory (an index): a regular file there, or
   a parent that cannot be written, is refused before any work.
 * :func:`refuse_inputs_inside`: an input that is, or lies inside, an output directory (which may be
@@ -108,12 +109,14 @@ def refuse_inputs_inside(out_dir: str | Path, option: str, inputs: Mapping[str, 
             raise ConfigError(f"{option} {out} lies inside {name} {ip}; choose a directory outside it")
 
 
-def claim_output_dir(path: str | Path, kind: str, option: str, own_files: tuple[str, ...] = ()) -> Path:
+def claim_output_dir(path: str | Path, kind: str, option: str, own_files: tuple[str, ...] = (),
+                     mark: bool = True) -> Path:
     """Make ``path`` this command's output directory, or refuse it, before any work.
 
     Accepted: a missing or empty directory, one whose :data:`OUTPUT_MARKER` names ``kind``, or
     (outputs written before markers existed) one without a marker that holds one of ``own_files``
-    (names relative to it). The marker is then written. Refused with a :class:`ConfigError`: a
+    (names relative to it). The marker is then written (``mark=False``: only checked, so that a
+    failure before the first output leaves nothing behind). Refused with a :class:`ConfigError`: a
     file, a directory that cannot be written, another command's output (another kind) and a
     non-empty directory of someone else's files, which the command could overwrite.
     """
@@ -133,7 +136,7 @@ def claim_output_dir(path: str | Path, kind: str, option: str, own_files: tuple[
         raise ConfigError(f"{option} {p} is a non-empty directory that is not an output of {kind} "
                           f"(holds {shown}, ...; no {OUTPUT_MARKER} file); its files could be overwritten: "
                           "choose a new or empty directory")
-    if not marker.is_file():
+    if mark and not marker.is_file():
         p.mkdir(parents=True, exist_ok=True)
         write_json_atomic(marker, {"kind": kind})
     return p
@@ -154,6 +157,9 @@ def refuse_overwriting_inputs(outputs: Mapping[str, str | Path], inputs: Mapping
             if same_path(out, inp):
                 raise ConfigError(f"{what} {out} is the same file as {option} {inp}: writing it would destroy "
                                   f"the input; {fix}")
+            if Path(inp).expanduser().is_dir() and _inside(Path(out).expanduser(), Path(inp).expanduser()):
+                raise ConfigError(f"{what} {out} lies inside {option} {inp}: writing it could destroy the input; "
+                                  f"{fix}")
 
 
 def check_number(option: str, value: float | int | None, *, minimum: float | None = None,

