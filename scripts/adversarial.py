@@ -529,13 +529,6 @@ def bitext_key_sees_options(ctx: Ctx) -> str | None:
     return None if dirs[0] != dirs[1] and len(calls) == 2 else f"bitext reused across options: {dirs}"
 
 
-def resume_key_for_zoo_names(ctx: Ctx) -> str | None:
-    from optical_rerank.models import weights_sha256
-
-    got = weights_sha256("teacher-e5-lora") if os.environ.get("OPTICAL_RERANK_CACHE") else "skip"
-    return None if got else "a shipped name has no weights hash (resume would not see changed weights)"
-
-
 # --------------------------------------------------------------------------- the catalogue
 def build_cases() -> list[Case]:
     C: list[Case] = []
@@ -869,7 +862,16 @@ def build_cases() -> list[Case]:
            ("utf16", EXPERIMENT.encode("utf-16"), "utf-16"), ("binary", b"\x00\x01\x02name", "binary"),
            ("latin1", "name: caf\xe9\n".encode("latin-1"), "utf-8"), ("missing", None, "no such"),
            ("rerank-max-length-word", "name: x\nrerank:\n  max_length: long\n", "max_length"),
-           ("name-empty", "name: ''\n", "name")]
+           ("name-empty", "name: ''\n", "name"), ("measure-bad-name", "name: x\nmeasures: [ndcg_cut.x]\n", "ndcg_cut.x"),
+           ("bitext-sources-int", "name: x\nbitext:\n  sources: 5\n", "bitext.sources"),
+           ("teacher-seed-word", "name: x\nteacher:\n  seed: abc\n", "seed"),
+           ("teacher-lr-inf", "name: x\nteacher:\n  learning_rate: .inf\n", "learning_rate"),
+           ("student-steps-word", "name: x\nstudents:\n  optical:\n    method: ot\n    steps: ten\n", "steps"),
+           ("student-context-k-zero", "name: x\nstudents:\n  optical:\n    method: ot\n    context_k: 0\n", "context_k"),
+           ("rerank-batch-zero", "name: x\nrerank:\n  batch_size: 0\n", "batch_size"),
+           ("dl19-budget-zero", "name: x\ndl19:\n  max_queries: 0\n", "max_queries"),
+           ("candidates-unknown", "name: x\ncandidates: both\n", "candidates"),
+           ("tab-indented", "name: x\nbm25:\n\tk1: 1\n", "invalid yaml")]
     for name, text, frag in exp:
         suffix = ".json" if "json" in name else ".yaml"
         add(f"experiment-{name}", "experiment", lambda c, suffix=suffix: [c.d / f"exp{suffix}"],

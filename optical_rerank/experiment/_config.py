@@ -121,6 +121,9 @@ class ExperimentConfig:
             _need(isinstance(value, tuple) and all(isinstance(v, str) and v for v in value), key,
                   "must be a list of names", value)
         _need(bool(self.measures), "measures", "must name at least one measure", self.measures)
+        from ..evaluate import validate_measures  # heavy (pytrec_eval): the measures are checked before any work
+
+        _checked("measures", lambda: validate_measures(self.measures))
         self._check_students()
         systems = known_systems(self.students)
         for key in ("systems", "baseline_for_tests"):
@@ -175,6 +178,11 @@ class ExperimentConfig:
         unknown = sorted(set(self.bitext) - set(BITEXT_KEYS))
         _need(not unknown, "bitext", f"has unknown keys {unknown}; known: {sorted(BITEXT_KEYS)}", self.bitext)
         _check_languages("bitext.languages", self.bitext.get("languages"), optional=True)
+        for key in ("sources", "afriqa_splits", "ciral_sets"):
+            v = self.bitext.get(key)
+            _need(v is None or (isinstance(v, str) and v.strip()) or (isinstance(v, list) and v and all(
+                isinstance(x, str) and x for x in v)), f"bitext.{key}", "must be a comma-separated string or a list "
+                  "of names", v)
 
     def _check_datasets(self) -> None:
         for name, keys in DATASET_KEYS.items():
