@@ -918,6 +918,7 @@ def main(argv: list[str] | None = None) -> int:
         for case in cases:
             t0 = time.time()
             cat, detail = run_case(case, base, work)
+            detail = detail.replace(tmp, "<tmp>")
             rows.append((case, cat, detail, time.time() - t0))
             print(f"{cat:20s} {case.name:45s} {time.time() - t0:5.1f}s  {detail}", file=sys.stderr, flush=True)
     counts = {k: sum(1 for r in rows if r[1] == k) for k in CATEGORIES}
