@@ -363,7 +363,22 @@ def read_only_case(command: str, argv: Callable[[Ctx], list]) -> Callable[[Ctx],
             args = argv(ctx)
             ctx.notes["before"] = snapshot(ctx.d, ctx.base.root)
             res = run_inproc(command, args)
-        else:  # as nobody in a directory it may not write
+        elif os.geteuid() != 0:  # not root: the permission bits are enforced
+            ro = ctx.d / "ro"
+            ro.mkdir()
+            (ro / "run.txt").write_text("previous run\n")
+            (ro / "sub").mkdir()
+            for p in (ro / "sub", ro):
+                p.chmod(0o555)
+            ctx.notes["ro"] = ro
+            args = argv(ctx)
+            ctx.notes["before"] = snapshot(ctx.d, ctx.base.root)
+            try:
+                res = run_inproc(command, args)
+            finally:
+                for p in (ro, ro / "sub"):
+                    p.chmod(0o755)
+        else:  # root without mounts: as nobody in a directory it may not write
             ro = ctx.d / "ro"
             ro.mkdir()
             (ro / "run.txt").write_text("previous run\n")
@@ -926,7 +941,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [f"# adversarial catalogue: {len(rows)} cases over {len(commands)} commands ({', '.join(commands)})",
              f"# command: python scripts/adversarial.py{' --only ' + args.only if args.only else ''}",
              f"# wall time {time.time() - started:.0f} s; full disk and read-only via "
-             f"{'tmpfs mounts' if can_mount() else 'a patched fsync and a non-root user'}",
+             f"{'tmpfs mounts' if can_mount() else 'a patched fsync and permission bits'}",
              "# " + ", ".join(f"{k}: {v}" for k, v in counts.items()), ""]
     lines += [f"{cat:20s} {case.command:10s} {case.expect:5s} {case.name:45s} {detail}" for case, cat, detail, _ in rows]
     text = "\n".join(lines) + "\n"
