@@ -62,7 +62,7 @@ BITEXT = "".join(f"{x}\t{e}\tsrc\n" for x, e in [("mji wa berlin", "the city of 
                                                 ("shule ya muziki", "music school"), ("chakula na maji", "food and water"),
                                                 ("watu wa berlin", "people of berlin"), ("mji mkuu", "the capital")])
 EXPERIMENT = "name: x\nmax_queries_per_language: 5\ndepth: 10\n"
-RECIPE = ("name: r\nbase:\n  backbone: e5-small-multilingual\n  steps: 2\nvariants:\n  a:\n    lr: 0.0001\n")
+RECIPE = ("name: r\nbase:\n  backbone: e5-small-multilingual\n  epochs: 1\nvariants:\n  a:\n    lr: 0.0001\n")
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -785,9 +785,12 @@ def build_cases() -> list[Case]:
     add("models-path-broken-dir", "models", lambda c: ["path", c.d / "bad"], setup=damaged(truncate),
         fragment="safetensors")
     add("models-convert-unknown", "models", lambda c: ["convert", "nope"], fragment="")
-    add("models-convert-into-users-dir", "models", lambda c: ["convert", "e5-small-multilingual", "--out", c.d / "notes",
-                                                               "--source", c.d / "nope.bin"],
-        setup=lambda c: c.write("notes/thesis.tex", "work"), fragment="")
+    add("models-convert-into-users-dir", "models", lambda c: ["convert", "e5-small-multilingual", "--out", c.d / "notes"],
+        setup=lambda c: c.write("notes/thesis.tex", "work"), fragment="not an output")
+    add("models-convert-out-is-file", "models", lambda c: ["convert", "e5-small-multilingual", "--out", c.topics],
+        fragment="is a file")
+    add("models-convert-source-missing", "models", lambda c: ["convert", "e5-small-multilingual", "--out", c.d / "e5",
+                                                               "--source", c.d / "nope.bin"], fragment="nope.bin")
     add("bench-ot-batch-0", "bench", lambda c: ["ot", "--batch", "0"], fragment="batch")
     add("bench-ot-reg-nan", "bench", lambda c: ["ot", "--reg", "nan"], fragment="reg")
     add("bench-ot-out-is-dir", "bench", lambda c: ["ot", "--out", c.d, "--repeats", "1", "--batch", "2"],
@@ -811,14 +814,22 @@ def build_cases() -> list[Case]:
     add("teacher-train-epochs-negative", "teacher", lambda c: train(c, c.d / "t", "--epochs", "-1"), fragment="epochs")
     add("teacher-train-max-length-word", "teacher", lambda c: train(c, c.d / "t", "--max-length", "long"), fragment="")
     add("teacher-evaluate-missing-model", "teacher", lambda c: ["evaluate", c.d / "nope", "--sets", "dl19", "--output", c.d / "e.json"], fragment="nope")
+    recipe_argv = lambda c, o: ["recipe", c.d / "recipe.yaml", "--bundle", c.d / "bundle", "--out", o,  # noqa: E731
+                                "--runs-dir", c.d / "runs", "--summary", c.d / "summary.json"]
+    add("teacher-recipe-out-users-dir", "teacher", lambda c: recipe_argv(c, c.d / "notes"),
+        setup=lambda c: (c.write("recipe.yaml", RECIPE), users_dir(c)), fragment="not an output")
+    add("teacher-recipe-summary-is-dir", "teacher", lambda c: recipe_argv(c, c.d / "o")[:-1] + [c.d],
+        setup=lambda c: c.write("recipe.yaml", RECIPE), fragment="is a directory")
     recipes = [("missing", None, "no such"), ("invalid-yaml", "name: r\nvariants: [a,\n", "invalid yaml"),
                ("duplicate-key", RECIPE + "name: again\n", "twice"), ("utf16", RECIPE.encode("utf-16"), "utf-16"),
                ("binary", b"\x00\x01\x02", "binary"), ("variants-list", "name: r\nvariants: [a, b]\n", "variants"),
                ("base-list", "name: r\nbase: [1]\nvariants:\n  a: {}\n", "base"),
-               ("lr-nan", RECIPE.replace("0.0001", ".nan"), "lr"), ("unknown-key", RECIPE + "steps: 3\n", "unknown"),
+               ("lr-nan", RECIPE.replace("0.0001", ".nan"), "lr must be"), ("unknown-key", RECIPE + "steps: 3\n", "unknown"),
                ("no-name", RECIPE.replace("name: r\n", ""), "name"), ("top-level-list", "- a\n", "mapping"),
                ("variant-field-typo", RECIPE.replace("lr:", "lrr:"), "lrr"),
-               ("variant-steps-word", RECIPE + "  b:\n    steps: ten\n", "steps")]
+               ("variant-epochs-word", RECIPE + "  b:\n    epochs: ten\n", "epochs"),
+               ("variant-lora-r-zero", RECIPE + "  b:\n    lora_r: 0\n", "lora_r"),
+               ("valid-but-no-bundle", RECIPE, "bundle")]
     for name, text, frag in recipes:
         add(f"teacher-recipe-{name}", "teacher",
             lambda c: ["recipe", c.d / "recipe.yaml", "--bundle", c.d / "bundle", "--out", c.d / "o",

@@ -27,7 +27,8 @@ SUBSET = [
     "run-output-is-qrels", "run-output-hardlink-to-cands", "run-output-is-model-weights", "run-index-is-users-dir",
     "run-output-is-directory", "index-holds-the-input", "index-is-a-file", "evaluate-output-is-run",
     "merge-output-is-a-shard", "teacher-train-out-users-dir", "teacher-train-out-is-backbone",
-    "distill-output-users-dir", "distill-output-is-teacher",
+    "distill-output-users-dir", "distill-output-is-teacher", "models-convert-into-users-dir",
+    "teacher-recipe-out-users-dir",
     # bad numbers and words
     "run-k1-nan", "run-max-queries-0", "run-tag-with-space", "index-threads-0", "bench-ot-batch-0",
     "evaluate-measure-ndcg-cut-word",

@@ -27,6 +27,7 @@ import numpy as np
 from ..config import load_config_file
 from ..errors import ConfigError
 from ..files import write_json_atomic
+from ..guard import check_output_path, claim_output_dir
 from ..provenance import environment_info
 from ._bundle_eval import choose_fusion, evaluate_bundle
 from ._groups import Bundle, load_bundle
@@ -85,6 +86,9 @@ def run_recipe(recipe: Recipe, bundle_dir: str | Path, out: str | Path, *, runs_
                variant_budget_s: float | None = None, stop_at_step: int | None = None) -> dict:
     """Run the recipe (module docstring); returns the test summary."""
     out = Path(out)
+    # before any work: the work directory is new, empty or ours (its variants are replaced), the summary writable
+    claim_output_dir(out, "teacher recipe", "--out", own_files=("variants", "shipped"), mark=False)
+    check_output_path(summary_path, "--summary")
     bundle = load_bundle(bundle_dir)
     backbones = {c.backbone for c in recipe.variants.values()}
     if len(backbones) != 1:
@@ -92,6 +96,7 @@ def run_recipe(recipe: Recipe, bundle_dir: str | Path, out: str | Path, *, runs_
     device, bf16 = _device(next(iter(recipe.variants.values())).precision)
     enc_tok, encoder = load_encoder(next(iter(backbones)))
     encoder = encoder.to(device)
+    claim_output_dir(out, "teacher recipe", "--out", own_files=("variants", "shipped"))
     kd_path = out / f"kd-train-{bundle.sha256[:12]}.npz"
     if kd_path.is_file():
         z = np.load(kd_path)
