@@ -12,6 +12,10 @@
 - :class:`JsonConfig` gives a stage config its JSON text, atomic ``save``, checked ``from_json``
   and ``load`` (one implementation for :class:`~optical_rerank.rerank.RerankConfig` and
   :class:`~optical_rerank.distill.DistillConfig`).
+- :func:`read_config_file` reads a YAML or JSON config file strictly (UTF-8 only: UTF-16 and
+  binary files are refused; invalid syntax and a key given twice are errors naming the line) and
+  :func:`load_config_file` builds a config from it, so that any :class:`ConfigError` the checks
+  raise names the file, the line and the key (``configs/x.yaml:7: depth must be ...``).
 - The value checks of the configs' ``__post_init__``: :func:`checker` (a ``need(cond, msg)``
   raising :class:`ConfigError` prefixed with the class name), :func:`is_int`, :func:`is_number`,
   :func:`is_device` (``auto``, ``cpu``, ``cuda``, ``cuda:N``).
@@ -33,7 +37,7 @@ from typing import Any, TypeVar
 from .errors import ConfigError
 from .files import json_text, sha256_json, write_json_atomic
 
-__all__ = ["from_dict", "from_args", "config_fields", "fingerprint", "config_diff", "command_line", "JsonConfig",
+__all__ = ["read_config_file", "load_config_file", "ConfigFile", "from_dict", "from_args", "config_fields", "fingerprint", "config_diff", "command_line", "JsonConfig",
            "checker", "is_int", "is_number", "is_device", "DEVICE_PATTERN"]
 
 T = TypeVar("T")
@@ -154,6 +158,136 @@ def command_line(argv: Sequence[str] | None, module: str | None = None, *, pytho
     return shlex.join(words)
 
 
+# --------------------------------------------------------------------------- config files
+@dataclasses.dataclass(frozen=True)
+class ConfigFile:
+    """A parsed config file: ``data`` and the line (1-based) of every key, by dotted path."""
+
+    path: Path
+    data: Any
+    lines: Mapping[str, int]
+
+    def locate(self, message: str) -> str:
+        """``message`` prefixed with ``path:line:`` of the key it names (``path:`` when none is found).
+
+        The key is the longest dotted key path of the file that ``message`` starts with (the
+        checks phrase their errors as ``"<key> must be ..."`` or ``"<key>: ..."``), refined by a
+        child key the message names (``"students.kd: DistillConfig: lr must be ..."``).
+        """
+        best = ""
+        for key in self.lines:
+            if len(key) > len(best) and re.match(re.escape(key) + r"(?![\w.\[])", message):
+                best = key
+        if best:
+            rest = message[len(best):]
+            for key in self.lines:
+                if key.startswith(best + ".") and "." not in key[len(best) + 1:]:
+                    if re.search(r"(?<![\w.])" + re.escape(key[len(best) + 1:]) + r"(?![\w.])", rest):
+                        best = key
+                        break
+        else:  # "Class: field ..." / "unknown field(s) ['x']": the first top-level key the message names
+            for key in sorted((k for k in self.lines if "." not in k), key=len, reverse=True):
+                if re.search(r"(?<![\w.])'?" + re.escape(key) + r"'?(?![\w.])", message):
+                    best = key
+                    break
+        line = self.lines.get(best)
+        return f"{self.path}:{line}: {message}" if line else f"{self.path}: {message}"
+
+
+def _decode_config(p: Path, raw: bytes) -> str:
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ConfigError(f"{p}: UTF-16/32 text is not supported; save the config as UTF-8")
+    if b"\0" in raw:
+        raise ConfigError(f"{p}: binary content (NUL bytes; UTF-16 without a BOM?), not a YAML/JSON config; "
+                          "save the config as UTF-8 text")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"{p}:{line}: invalid UTF-8 (byte {exc.start}); save the config as UTF-8") from None
+    return text.removeprefix("\ufeff")
+
+
+def _yaml_lines(node: Any, prefix: str, out: dict[str, int], p: Path) -> None:
+    """Record the line of every mapping key below ``node``; refuse a key given twice."""
+    import yaml  # heavy
+
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for knode, vnode in node.value:
+            key = knode.value
+            line = knode.start_mark.line + 1
+            if key in seen:
+                raise ConfigError(f"{p}:{line}: key {prefix}{key!s} is given twice (first on line {seen[key]}); "
+                                  "keep one")
+            seen[key] = line
+            out.setdefault(f"{prefix}{key}", line)
+            _yaml_lines(vnode, f"{prefix}{key}.", out, p)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _yaml_lines(item, f"{prefix.rstrip('.')}[{i}].", out, p)
+
+
+def read_config_file(path: str | Path, what: str = "config") -> ConfigFile:
+    """Read a YAML (``.yaml``/``.yml``) or JSON config file strictly.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file (and the line where there is one): a missing file, UTF-16/32 or binary
+        content, invalid UTF-8, invalid YAML/JSON, a key given twice, NaN/Infinity in JSON.
+    """
+    import yaml  # heavy
+
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: no such config file ({what})" if not p.exists() else f"{p}: {what} is not a file")
+    text = _decode_config(p, p.read_bytes())
+    yaml_file = p.suffix.lower() in (".yaml", ".yml")
+    try:
+        if yaml_file:
+            data = yaml.safe_load(text)
+        else:
+            def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+                out: dict[str, Any] = {}
+                for k, v in items:
+                    if k in out:
+                        raise ConfigError(f"{p}: key {k!r} is given twice; keep one")
+                    out[k] = v
+                return out
+
+            def constant(name: str) -> float:
+                raise ConfigError(f"{p}: {name} is not a JSON number; give a finite number")
+
+            data = json.loads(text, object_pairs_hook=pairs, parse_constant=constant)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f"{p}:{mark.line + 1}" if mark is not None else str(p)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{p}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise ConfigError(f"{p}: nested too deeply") from None
+    lines: dict[str, int] = {}
+    try:
+        node = yaml.compose(text)  # JSON is YAML: the key lines of both
+    except yaml.YAMLError:
+        node = None
+    if node is not None:
+        _yaml_lines(node, "", lines, p)
+    return ConfigFile(p, data, lines)
+
+
+def load_config_file(path: str | Path, build: Callable[[Any], T], what: str = "config") -> T:
+    """``build(data)`` of :func:`read_config_file`; a :class:`ConfigError` it raises names file, line and key."""
+    cf = read_config_file(path, what)
+    try:
+        return build(cf.data)
+    except ConfigError as exc:
+        raise ConfigError(cf.locate(str(exc))) from None
+
+
 # --------------------------------------------------------------------------- JSON files
 class JsonConfig:
     """JSON text, atomic save and checked load for a config dataclass (a mixin).
@@ -189,10 +323,8 @@ class JsonConfig:
     @classmethod
     def load(cls: type[T], path: str | Path) -> T:
         """Read a file written by :meth:`save`; a missing file is a :class:`ConfigError`."""
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"{p}: no such config file")
-        return cls.from_json(p.read_text(encoding="utf-8"))  # type: ignore[attr-defined]
+        return load_config_file(path, lambda obj: cls.from_dict(cls._config_record(obj)),  # type: ignore[attr-defined]
+                                f"{cls.__name__} file")
 
 
 # --------------------------------------------------------------------------- value checks

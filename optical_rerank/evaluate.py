@@ -30,6 +30,7 @@ import pytrec_eval
 from .cli import run_cli
 from .errors import ConfigError
 from .files import write_text_atomic
+from .guard import check_output_path, refuse_overwriting_inputs
 from .trec_io import Qrels, Run, read_qrels, read_run
 
 DEFAULT_MEASURES = ("map", "ndcg_cut.10", "recip_rank", "mrr@10", "recall.100")
@@ -289,6 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.output:  # before any work: never over an input, always writable
+        check_output_path(args.output)
+        refuse_overwriting_inputs({"--output": args.output}, {"qrels": args.qrels, **{f"run {r}": r for r in args.runs}})
     measures = args.measures or list(DEFAULT_MEASURES)
     qrels = read_qrels(args.qrels)
     results = {}

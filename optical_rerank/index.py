@@ -9,6 +9,7 @@ from dataclasses import asdict
 
 from .cli import run_cli
 from .errors import ConfigError
+from .guard import check_output_dir, refuse_inputs_inside
 from .first_stage import (_corpus_files, analyzer_for, build_index, is_complete_index, is_lucene_index,
                           load_index_config, supported_languages)
 
@@ -32,6 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     choice = analyzer_for(args.language)  # clear error before any Java work
+    if args.threads < 1:
+        raise ConfigError(f"--threads must be >= 1, got {args.threads}")
+    check_output_dir(args.index, "--index")
+    refuse_inputs_inside(args.index, "--index", {"--input": args.input})
     existing = None
     if not args.overwrite and is_complete_index(args.index):
         existing = load_index_config(args.index)

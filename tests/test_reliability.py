@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from optical_rerank import evaluate as evaluate_cmd
 from optical_rerank import index as index_cmd
 from optical_rerank import run as run_cmd
 from optical_rerank.cli import run_cli
-from optical_rerank.errors import ConfigError, InputFormatError
+from optical_rerank.errors import ConfigError, InputFormatError, OpticalRerankError
 from optical_rerank.first_stage import INDEX_META, is_complete_index
 from optical_rerank.rerank import partial_paths
 from optical_rerank.trec_io import read_qrels, read_run, read_topics
@@ -433,3 +434,219 @@ def test_a_broken_model_file_is_one_line_and_leaves_nothing(files, capsys, tiny_
     line = _one_error_line(err)
     assert status == 2 and str(broken) in line and "model.safetensors" in line
     assert not any(p.name.startswith("run.") for p in d.iterdir())
+
+
+# =========================================================================== 6. configs, tokenizers, weights by name, output dirs
+EXPERIMENT_CASES = [
+    ("depth: 5\n", ".yaml", None, "name is required"),
+    ('{"name": "x",\n "depth": }', ".json", 2, "invalid JSON"),
+    ("name: x\nmeasures: 5\n", ".yaml", 2, "measures must be a list"),
+    ("name: x\nstudents: [optical, kd]\n", ".yaml", 2, "students must map"),
+    ("name: x\ndepth: ten\n", ".yaml", 2, "depth must be an integer >= 1"),
+    ("name: x\ndepth: -3\n", ".yaml", 2, "depth must be an integer >= 1"),
+    ("name: x\nmax_queries_per_language: -1\n", ".yaml", 2, "max_queries_per_language"),
+    ("name: x\nbm25:\n  b: 0.4\n  k1: .nan\n", ".yaml", 4, "bm25.k1 must be a number"),
+    ('name: x\nseed: "abc"\n', ".yaml", 2, "seed must be an integer"),
+    ("name: x\nteacher: 5\n", ".yaml", 2, "teacher must be"),
+    ("name: x\ndepth: 5\ndepth: 6\n", ".yaml", 3, "depth is given twice (first on line 2)"),
+    ("name: x\nstudents:\n  optical:\n    method: ot\n    lr: -1\n", ".yaml", 5, "students.optical: DistillConfig: lr"),
+    ('{"name": "x", "depth": 5, "depth": 6}', ".json", None, "'depth' is given twice"),
+    ('{"name": "x", "depth": NaN}', ".json", None, "NaN is not a JSON number"),
+]
+
+
+@pytest.mark.parametrize("text,suffix,line,fragment", EXPERIMENT_CASES)
+def test_experiment_configs_are_checked_at_load_naming_file_line_and_key(tmp_path, capsys, text, suffix, line, fragment):
+    from optical_rerank.experiment import ExperimentConfig
+    from optical_rerank.experiment import main as experiment_main
+
+    p = tmp_path / f"exp{suffix}"
+    p.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        ExperimentConfig.load(p)
+    msg = str(info.value)
+    assert msg.startswith(f"{p}:{line}: " if line else f"{p}: ") and fragment in msg, msg
+    status, err = _cli(experiment_main, [p], capsys)  # through the command: one line, exit 2, nothing trained
+    assert status == 2 and fragment in _one_error_line(err)
+    assert sorted(x.name for x in tmp_path.iterdir()) == [p.name]
+
+
+@pytest.mark.parametrize("content,fragment", [
+    ("name: x\n".encode("utf-16"), "UTF-16/32 text is not supported"),
+    (b"\x00\x01name: x", "binary content"),
+    ("name: caf\xe9\n".encode("latin-1"), ":1: invalid UTF-8"),
+])
+def test_utf16_binary_and_latin1_configs_are_refused(tmp_path, content, fragment):
+    from optical_rerank.config import read_config_file
+
+    p = tmp_path / "c.yaml"
+    p.write_bytes(content)
+    with pytest.raises(ConfigError, match=re.escape(fragment)):
+        read_config_file(p)
+
+
+def test_recipe_distill_and_teacher_configs_go_through_the_same_checks(tmp_path):
+    from optical_rerank.distill import DistillConfig
+    from optical_rerank.teacher import load_recipe, load_teacher_config
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("name: r\nvariants:\n  a:\n    lr: .nan\n")
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(recipe))}:4: variants.a: LoraTeacherConfig: lr"):
+        load_recipe(recipe)
+    recipe.write_text("name: r\nbase: [1]\nvariants:\n  a: {}\n")
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(recipe))}:2: base must be a mapping"):
+        load_recipe(recipe)
+    cfg = tmp_path / "distill_config.json"
+    cfg.write_text('{"teacher": "t", "output": "o",\n "lr": 1e-4,\n "lr": 2e-4}')
+    with pytest.raises(ConfigError, match="'lr' is given twice"):
+        DistillConfig.load(cfg)
+    cfg.write_text('{"teacher": "t", "output": "o",\n "steps": "ten"}')
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(cfg))}:2: .*steps"):
+        DistillConfig.load(cfg)
+    (tmp_path / "teacher_config.json").write_bytes('{"max_length": 64}'.encode("utf-16"))
+    with pytest.raises(ConfigError, match="UTF-16"):
+        load_teacher_config(tmp_path)
+
+
+@pytest.mark.parametrize("remove", [("tokenizer.json", "vocab.txt"),
+                                    ("tokenizer.json", "vocab.txt", "tokenizer_config.json")])
+def test_a_model_without_a_tokenizer_is_one_line_never_an_empty_vocabulary(files, capsys, tiny_model, tmp_path, remove):
+    d, corpus, topics, _qrels, cands = files
+    model = Path(shutil.copytree(tiny_model, tmp_path / "notok"))
+    for name in remove:
+        (model / name).unlink()
+    from optical_rerank.models import load_tokenizer
+
+    with pytest.raises(OpticalRerankError, match="tokenizer"):
+        load_tokenizer(str(model))
+    status, err = _cli(run_cmd.main, _rerank_args(topics, cands, corpus, model, d / "run.txt"), capsys)
+    assert status == 2 and "no tokenizer files" in _one_error_line(err)
+    assert not (d / "run.txt").exists()
+
+
+def _fake_hub_cache(root: Path, repo: str, model: Path) -> Path:
+    """A Hugging Face hub cache holding ``model`` as ``repo`` (what a download leaves)."""
+    org, name = repo.split("/")
+    snap = root / f"models--{org}--{name}" / "snapshots" / ("0" * 40)
+    shutil.copytree(model, snap)
+    (root / f"models--{org}--{name}" / "refs").mkdir()
+    (root / f"models--{org}--{name}" / "refs" / "main").write_text("0" * 40)
+    return snap
+
+
+def test_weights_are_hashed_for_every_way_to_name_a_model(tmp_path, monkeypatch, tiny_model):
+    from optical_rerank.files import sha256_file
+    from optical_rerank.models import E5_NAME, weights_sha256
+    from optical_rerank.teacher import TeacherConfig
+
+    want = sha256_file(tiny_model / "model.safetensors")
+    assert weights_sha256(tiny_model) == want  # a directory
+    monkeypatch.setenv("OPTICAL_RERANK_E5_DIR", str(tiny_model))
+    assert weights_sha256(E5_NAME) == want  # a zoo name
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    snap = _fake_hub_cache(tmp_path / "hub", "someorg/tiny", tiny_model)
+    assert weights_sha256("someorg/tiny") == want  # a hub id found in the cache
+    assert weights_sha256("someorg/not-downloaded") is None
+    # a changed file with the same size and mtime is seen (content, not stat)
+    backbone = Path(shutil.copytree(tiny_model, tmp_path / "backbone"))
+    key = TeacherConfig(backbone=str(backbone)).fingerprint()
+    st = (backbone / "model.safetensors").stat()
+    raw = bytearray((backbone / "model.safetensors").read_bytes())
+    raw[-1] ^= 1
+    (backbone / "model.safetensors").write_bytes(bytes(raw))
+    os.utime(backbone / "model.safetensors", ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert TeacherConfig(backbone=str(backbone)).fingerprint() != key
+    assert weights_sha256(snap) == want
+
+
+def test_resume_refuses_changed_weights_behind_a_zoo_name(files, capsys, monkeypatch, tmp_path):
+    d, corpus, topics, _qrels, cands = files
+    model = make_tiny_bert(tmp_path / "e5", seed=0)
+    monkeypatch.setenv("OPTICAL_RERANK_E5_DIR", str(model))
+    out = d / "rr.txt"
+    args = _rerank_args(topics, cands, corpus, "e5-small-multilingual", out)
+    with monkeypatch.context() as m:
+        _crash_after(m, 1)
+        with pytest.raises(Boom):
+            run_cli(run_cmd.main, [str(a) for a in args])
+    make_tiny_bert(model, seed=1)  # the name now stands for other weights
+    status, err = _cli(run_cmd.main, args, capsys)
+    line = _one_error_line(err)
+    assert status == 2 and "model weights" in line and "--restart" in line
+
+
+def test_distill_and_teacher_refuse_a_users_folder_and_an_input(tmp_path, capsys, tiny_model):
+    from optical_rerank.distill import main as distill_main
+    from optical_rerank.guard import OUTPUT_MARKER, claim_output_dir
+    from optical_rerank.teacher import main as teacher_main
+
+    mine = tmp_path / "notes"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("years of work\n")
+    bitext = tmp_path / "bitext.swa.tsv"
+    bitext.write_text("mji wa berlin\tthe city of berlin\tsrc\n" * 4)
+    triples = tmp_path / "t.tsv"
+    triples.write_text("q\tpos\tneg\n")
+    for main, argv, fragment in [
+        (distill_main, ["--teacher", tiny_model, "--bitext", bitext, "--output", mine, "--steps", "1"], "not an output"),
+        (distill_main, ["--teacher", tiny_model, "--bitext", bitext, "--output", tiny_model, "--steps", "1"], "holds"),
+        (teacher_main, ["train", "--out", mine, "--backbone", tiny_model, "--data", "triples", "--triples", triples],
+         "not an output"),
+        (teacher_main, ["train", "--out", tmp_path, "--backbone", tiny_model, "--data", "triples", "--triples",
+                        triples], "holds --triples")]:
+        status, err = _cli(main, argv, capsys)
+        assert status == 2 and fragment in _one_error_line(err), err
+    assert [p.name for p in mine.iterdir()] == ["thesis.tex"]
+    assert not (tiny_model / OUTPUT_MARKER).exists() and not (tmp_path / OUTPUT_MARKER).exists()
+    # the marker: an output directory is ours again, and another command's is refused
+    claim_output_dir(tmp_path / "s", "distill", "--output")
+    claim_output_dir(tmp_path / "s", "distill", "--output")
+    with pytest.raises(ConfigError, match="output of another command"):
+        claim_output_dir(tmp_path / "s", "teacher train", "--out")
+
+
+def test_index_and_evaluate_outputs_are_guarded_before_any_work(files, capsys):
+    d, corpus, _topics, qrels, cands = files
+    docs = d / "docs"
+    docs.mkdir()
+    shutil.copy(corpus, docs / "c.jsonl")
+    for argv, fragment in [(["--input", docs / "c.jsonl", "--index", docs, "--overwrite"], "holds --input"),
+                           (["--input", docs, "--index", docs / "idx"], "inside --input"),
+                           (["--input", corpus, "--index", corpus, "--overwrite"], "is a file"),
+                           (["--input", corpus, "--index", d / "i", "--threads", "0"], "--threads")]:
+        status, err = _cli(index_cmd.main, argv, capsys)
+        assert status == 2 and fragment in _one_error_line(err)
+    before = _snapshot(qrels, cands)
+    for out, fragment in [(qrels, "same file as qrels"), (cands, "same file as run"), (d, "is a directory")]:
+        status, err = _cli(evaluate_cmd.main, [qrels, cands, "--output", out], capsys)
+        assert status == 2 and fragment in _one_error_line(err)
+    assert _snapshot(qrels, cands) == before and sorted(p.name for p in docs.iterdir()) == ["c.jsonl"]
+
+
+def test_prepared_bitext_is_keyed_by_options_and_the_leakage_guard(tmp_path, monkeypatch):
+    import optical_rerank.experiment._sets as sets
+    from optical_rerank.experiment import ExperimentConfig
+
+    made = []
+
+    def fake_prepare(name, out, **options):
+        made.append((Path(out).name, sorted(options)))
+        Path(out).mkdir(parents=True)
+        (Path(out) / "card.json").write_text("{}")
+        (Path(out) / "bitext.swa.tsv").write_text("a\tb\tc\n")
+
+    monkeypatch.setattr(sets, "prepare", fake_prepare)
+    guard = tmp_path / "guard.tsv"
+    guard.write_text("q1\tone question\n")
+    dirs = []
+    for bitext, guard_text in [({}, None), ({}, None), ({"sources": "ntrex"}, None), ({}, "q1\tanother question\n")]:
+        if guard_text:
+            guard.write_text(guard_text)
+        cfg = ExperimentConfig(name="x", data_root=str(tmp_path / "data"), afriqa=None,
+                               bitext={"languages": ["swa"], **bitext})
+        root = sets.DataRoot(cfg)
+        monkeypatch.setattr(root, "eval_topic_files", lambda: [str(guard)])
+        dirs.append(Path(root.bitext_files()[0]).parent.name)
+    assert dirs[0] == dirs[1] and len({dirs[0], dirs[2], dirs[3]}) == 3 and len(made) == 3

@@ -15,6 +15,8 @@ import time
 import warnings
 from collections.abc import Callable
 
+from ..guard import check_number
+
 __all__ = ["benchmark_ot", "format_ot_report", "add_arguments", "report"]
 
 
@@ -317,6 +319,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def report(args: argparse.Namespace) -> str:
     """Entry point of ``bench ot``: run :func:`benchmark_ot` and return its report."""
+    for name in ("batch", "min_len", "dim", "max_iter", "repeats", "threads"):  # before any work: one line each
+        check_number(f"--{name.replace('_', '-')}", getattr(args, name), minimum=1)
+    check_number("--max-len", args.max_len, minimum=args.min_len)
+    check_number("--reg", args.reg, minimum=0, exclusive_minimum=True)
+    check_number("--tol", args.tol, minimum=0, exclusive_minimum=True)
     result = benchmark_ot(batch=args.batch, min_len=args.min_len, max_len=args.max_len, dim=args.dim,
                           reg=args.reg, max_iter=args.max_iter, tol=args.tol, repeats=args.repeats,
                           seed=args.seed, threads=args.threads, dtype=args.dtype)

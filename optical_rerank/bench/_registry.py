@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..config import command_line
 from ..files import write_text_atomic
+from ..guard import check_output_path
 from . import _ot, _rerank
 
 __all__ = ["SUBCOMMANDS", "Subcommand", "build_parser", "main"]
@@ -56,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run a benchmark subcommand; print its report (and write it with ``--out``). Returns 0."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    if args.out is not None:  # a report that cannot be written is refused before the benchmark runs
+        check_output_path(args.out, "--out")
     report = args._run(args)
     sys.stdout.write(report)
     if args.out is not None:

@@ -77,7 +77,9 @@ def language_files(source: str, code: str) -> list[DataFile]:
 def _source_codes(source: str) -> list[str]:
     if source in _LANG_SOURCE:
         return list(upstream_codes()[_LANG_SOURCE[source]])
-    return list(TREC_DL_YEARS)
+    if source in ("trec-dl", "rank_llm"):
+        return list(TREC_DL_YEARS)
+    return []  # the English teacher-training sources (trec-dl21, squad, ...): files without languages
 
 
 def describe_sources(names: Sequence[str] | None = None, with_files: bool = False) -> list[dict]:

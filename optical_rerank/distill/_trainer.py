@@ -32,6 +32,8 @@ import torch
 from tqdm import tqdm
 
 from ..errors import ConfigError, NumericalError
+from ..guard import claim_output_dir, refuse_inputs_inside
+from ..models import weights_sha256
 from ..provenance import environment_info
 from ._checkpoint import (
     list_checkpoints,
@@ -163,11 +165,15 @@ class Trainer:
     callback : as in :func:`distill`.
     """
 
+    #: files that mark a distillation output written before output markers existed
+    OWN_FILES = ("result.json", "train_log.jsonl")
+
     def __init__(self, config: DistillConfig, dist: Dist, *,
                  callback: Callable[[int, dict[str, Any]], None] | None = None):
         self.cfg, self.dist, self.device, self.callback = config, dist, dist.device, callback
         self.output = Path(config.output).expanduser().absolute()
-        self.identity = config.identity()
+        # the resume identity: the settings and the teacher's weights (however it is named)
+        self.identity = {**config.identity(), "teacher_weights": weights_sha256(config.teacher)}
         self.state_loss = get_loss(config.method)
         self.train: list[Item] = []
         self.dev: list[Item] = []
@@ -198,6 +204,10 @@ class Trainer:
         if cfg.batch_size % dist.world:
             raise ConfigError(f"batch_size={cfg.batch_size} must be a multiple of the number of processes "
                               f"({dist.world}) so every rank gets an equal share")
+        if dist.main:  # before any work: never into a user's folder or over the teacher
+            if Path(cfg.teacher).expanduser().exists():
+                refuse_inputs_inside(self.output, "--output", {"--teacher": cfg.teacher})
+            claim_output_dir(self.output, "distill", "--output", own_files=self.OWN_FILES, mark=False)
         self.train, self.dev, self.leakage = prepare_data(cfg, bitext_pairs, dev_pairs, passages, self.say)
         self.fingerprint = data_fingerprint(self.train, self.dev)
         done = read_finished(self.output, self.identity, self.fingerprint)
@@ -208,6 +218,8 @@ class Trainer:
                                  int(done["n_dev_pairs"]), done["leakage"], tuple(done["layers"]),
                                  time.perf_counter() - started, True)
         self._build()
+        if dist.main:  # the teacher loaded: the output directory becomes ours (marker) before its first file
+            claim_output_dir(self.output, "distill", "--output", own_files=self.OWN_FILES)
         start_step = self._resume()
         self.model = dist.wrap(self.student)
         if dist.main:

@@ -8,7 +8,6 @@ and the ``rerank`` block through :class:`~optical_rerank.rerank.RerankConfig`.
 """
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Mapping
@@ -16,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import from_dict, is_int, is_number
+from ..config import from_dict, is_int, is_number, load_config_file
 from ..errors import ConfigError
 from ..models import shipped_models
 from ..rerank import RerankConfig
@@ -89,33 +88,19 @@ class ExperimentConfig:
     @staticmethod
     def load(path: str | Path) -> ExperimentConfig:
         """Read and check a YAML or JSON experiment config; errors name the file and the key."""
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"experiment config {p} not found")
-        text = p.read_text(encoding="utf-8")
-        if p.suffix in (".yaml", ".yml"):
-            import yaml  # heavy
+        return load_config_file(path, ExperimentConfig.from_mapping, "experiment config")
 
-            try:
-                obj = yaml.safe_load(text)
-            except yaml.YAMLError as exc:
-                line = getattr(getattr(exc, "problem_mark", None), "line", None)
-                raise ConfigError(f"{p}:{line + 1 if line is not None else '?'}: invalid YAML: {exc}") from None
-        else:
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"{p}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+    @staticmethod
+    def from_mapping(obj: object) -> ExperimentConfig:
+        """A checked config from a parsed YAML/JSON document (errors name the key)."""
         if not isinstance(obj, dict):
-            raise ConfigError(f"{p}: expected a mapping at the top level")
+            raise ConfigError(f"expected a mapping at the top level, got {type(obj).__name__}")
         known = {f for f in ExperimentConfig.__dataclass_fields__}
         unknown = sorted(set(obj) - known)
         if unknown:
-            raise ConfigError(f"{p}: unknown keys {unknown}; known: {sorted(known)}")
-        try:
-            return from_dict(ExperimentConfig, obj, required=("name",))
-        except ConfigError as exc:
-            raise ConfigError(f"{p}: {exc}") from None
+            raise ConfigError(f"unknown keys {unknown}; known: {sorted(known)}")
+        _need("name" in obj, "name", "is required (the experiment's output folders are named by it)", None)
+        return from_dict(ExperimentConfig, obj, required=("name",))
 
     # ------------------------------------------------------------------ checks
     def check(self) -> None:
@@ -136,6 +121,9 @@ class ExperimentConfig:
             _need(isinstance(value, tuple) and all(isinstance(v, str) and v for v in value), key,
                   "must be a list of names", value)
         _need(bool(self.measures), "measures", "must name at least one measure", self.measures)
+        from ..evaluate import validate_measures  # heavy (pytrec_eval): the measures are checked before any work
+
+        _checked("measures", lambda: validate_measures(self.measures))
         self._check_students()
         systems = known_systems(self.students)
         for key in ("systems", "baseline_for_tests"):
@@ -190,6 +178,11 @@ class ExperimentConfig:
         unknown = sorted(set(self.bitext) - set(BITEXT_KEYS))
         _need(not unknown, "bitext", f"has unknown keys {unknown}; known: {sorted(BITEXT_KEYS)}", self.bitext)
         _check_languages("bitext.languages", self.bitext.get("languages"), optional=True)
+        for key in ("sources", "afriqa_splits", "ciral_sets"):
+            v = self.bitext.get(key)
+            _need(v is None or (isinstance(v, str) and v.strip()) or (isinstance(v, list) and v and all(
+                isinstance(x, str) and x for x in v)), f"bitext.{key}", "must be a comma-separated string or a list "
+                  "of names", v)
 
     def _check_datasets(self) -> None:
         for name, keys in DATASET_KEYS.items():

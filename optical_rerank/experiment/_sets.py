@@ -14,10 +14,12 @@ from pathlib import Path
 from ..data import prepare
 from ..data.afriqa import afriqa_corpus, afriqa_file, afriqa_topic_files
 from ..errors import ConfigError
+from ..files import sha256_file
 from ..first_stage import analyzer_for, build_index, is_complete_index
 from ..trec_io import read_qrels, read_topics
 from ..types import Query
 from ._config import ExperimentConfig, _log, block_systems
+from ._systems import short_hash
 
 
 def sample_queries(queries: Sequence[Query], n: int | None, seed: int, key: str) -> list[Query]:
@@ -198,14 +200,16 @@ class DataRoot:
         """The bitext TSV files of the configured languages, prepared with the leakage guard of :meth:`eval_topic_files`."""
         langs = self.cfg.bitext.get("languages") or (self.cfg.afriqa or {}).get("languages", [])
         opts = {k: v for k, v in self.cfg.bitext.items() if k != "languages"}
+        guard = self.eval_topic_files()
+        # keyed by the options and the leakage guard's topics (content): other options, another guard -> another set
+        key = short_hash({"options": opts, "exclude_topics": sorted(sha256_file(p) for p in guard)})
         files = []
         for lang in langs:
-            out = self.root / f"bitext-{lang}"
+            out = self.root / f"bitext-{lang}-{key}"
             if not (out / "card.json").is_file():
                 _log(f"preparing bitext for {lang}")
                 try:
-                    prepare("bitext", out, lang=lang, skip_missing=True, exclude_topics=self.eval_topic_files(),
-                            **opts)
+                    prepare("bitext", out, lang=lang, skip_missing=True, exclude_topics=guard, **opts)
                 except ConfigError as exc:
                     self._missing("bitext", lang, str(exc))
                     continue

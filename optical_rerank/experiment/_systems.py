@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..files import sha256_json
+from ..files import sha256_file, sha256_json
 from ..types import Query
 
 ALL_SYSTEMS = ("bm25-native", "bm25-translated", "bm25-doc-translated", "teacher-native", "teacher-translated",
@@ -52,9 +52,14 @@ def student_key(teacher: str, bitext: Sequence[str], fields: Mapping, seed: int,
 
     The evaluation topics are part of it because the leakage guard drops the bitext pairs that
     match them: the same student block under another set of evaluation datasets is another model.
+    The teacher's weights and the bitext files are keyed by content (sha256), not only by path.
     """
+    from ..models import weights_sha256  # heavy
+
     return short_hash({"teacher": teacher, "bitext": list(bitext), "fields": dict(fields), "seed": seed,
-                       "eval_topics": sorted(eval_topics)})
+                       "eval_topics": sorted(eval_topics),
+                       "teacher_weights": weights_sha256(teacher) if Path(teacher).is_dir() else None,
+                       "bitext_sha256": [sha256_file(p) if Path(p).is_file() else None for p in bitext]})
 
 
 def _model_key(model: str) -> str:

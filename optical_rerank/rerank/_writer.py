@@ -8,9 +8,10 @@ discards a half-written block; the final run is byte-identical to an uninterrupt
 shard and query order.
 
 The header is the resume identity: the config (with its bi-encoder fusion settings, when fusing),
-tag, shard, a fingerprint of the queries and candidates, and the sha256 of the model weights when
-the model is a local directory (:func:`model_weights_sha256`; with fusion, also those of the
-bi-encoder), so changed weights at the same path are never mixed into one run.
+tag, shard, a fingerprint of the queries and candidates, and the sha256 of the model weights
+however the model is named (a directory, a zoo or shipped name, a hub id in the cache:
+:func:`~optical_rerank.models.weights_sha256`; with fusion, also those of the bi-encoder), so
+changed weights under the same name are never mixed into one run.
 A mismatch is refused once a query is finished (``restart=True``, ``--restart`` on the command
 line, discards the partial files and starts over); before that the partial files are simply
 replaced, and a failure before the first finished query (a model that does not load) removes them.
@@ -31,7 +32,8 @@ from tqdm import tqdm
 
 from ..config import config_diff
 from ..errors import ConfigError, InputFormatError
-from ..files import atomic_write, lock_file, sha256_file
+from ..files import atomic_write, lock_file
+from ..models import weights_sha256 as model_weights_sha256
 from ..trec_io import format_run_lines
 from ..types import Hit, Query
 from ._base import Reranker, RerankInputError
@@ -49,35 +51,6 @@ PARTIAL_FORMAT = "optical_rerank.partial/1"
 def partial_paths(out_path: str | Path) -> tuple[Path, Path]:
     """``(<out>.partial, <out>.partial.done)``: the TREC lines so far and the completion log."""
     return Path(f"{out_path}.partial"), Path(f"{out_path}.partial.done")
-
-
-def model_weights_sha256(model: str | Path | None) -> str | None:
-    """sha256 of the weights of a local model directory; ``None`` for a zoo name or hub id.
-
-    The weights are ``model.safetensors``, or the ``model.safetensors.index.json`` of a sharded
-    checkpoint together with every shard it lists. A directory without either gives ``None``
-    (loading it fails with its own error).
-    """
-    if model is None:
-        return None
-    d = Path(model).expanduser()
-    if not d.is_dir():
-        return None
-    single = d / "model.safetensors"
-    if single.is_file():
-        return sha256_file(single)
-    index = d / "model.safetensors.index.json"
-    if not index.is_file():
-        return None
-    h = hashlib.sha256(sha256_file(index).encode("ascii"))
-    try:
-        shards = sorted(set(json.loads(index.read_text(encoding="utf-8")).get("weight_map", {}).values()))
-    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
-        shards = []
-    for name in shards:
-        shard = d / str(name)
-        h.update(f"{name}\0{sha256_file(shard) if shard.is_file() else '-'}\0".encode("utf-8"))
-    return h.hexdigest()
 
 
 def _inputs_fingerprint(queries: Sequence[Query], candidates: Mapping[str, Sequence[Hit]], depth: int) -> str:

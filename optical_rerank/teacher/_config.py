@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from ..config import from_dict as config_from_dict
-from ..errors import ConfigError, InputFormatError
+from ..config import read_config_file
+from ..errors import ConfigError, OpticalRerankError
 from ..files import sha256_file, sha256_json
 from ..rerank import E5_TEMPLATES, PLAIN_TEMPLATES, TEACHER_CARD, is_e5_name
 
@@ -246,11 +247,18 @@ def _input_fingerprints(cfg: TeacherConfig) -> dict[str, str | None]:
     for i, value in enumerate(cfg.exclude_topics):
         p = Path(value)
         out[f"exclude_topics[{i}]"] = sha256_file(p) if p.is_file() else None
-    backbone = Path(cfg.backbone)
-    if backbone.is_dir() and (backbone / "model.safetensors").is_file():
-        st = (backbone / "model.safetensors").stat()
-        out["backbone_weights"] = f"{st.st_size}:{int(st.st_mtime)}"
+    out["backbone_weights"] = _backbone_weights(cfg.backbone)
     return out
+
+
+def _backbone_weights(backbone: str) -> str | None:
+    """sha256 of the backbone's weights, however it is named (zoo, shipped, hub cache, directory)."""
+    from ..models import weights_sha256  # the zoo may convert or merge the backbone on first use
+
+    try:
+        return weights_sha256(backbone)
+    except OpticalRerankError:  # not a model: training it fails with this error, the key does not matter
+        return None
 
 
 def load_teacher_config(model_dir: str | Path) -> dict | None:
@@ -258,8 +266,7 @@ def load_teacher_config(model_dir: str | Path) -> dict | None:
     p = Path(model_dir) / TEACHER_CONFIG
     if not p.is_file():
         return None
-    try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputFormatError(p, exc.lineno, f"unreadable teacher config: {exc.msg}") from None
-
+    rec = read_config_file(p, "teacher config").data
+    if not isinstance(rec, dict):
+        raise ConfigError(f"{p}: a teacher config must be a JSON object, got {type(rec).__name__}")
+    return rec

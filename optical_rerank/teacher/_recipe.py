@@ -24,8 +24,10 @@ from typing import Any
 
 import numpy as np
 
+from ..config import load_config_file
 from ..errors import ConfigError
 from ..files import write_json_atomic
+from ..guard import check_output_path, claim_output_dir
 from ..provenance import environment_info
 from ._bundle_eval import choose_fusion, evaluate_bundle
 from ._groups import Bundle, load_bundle
@@ -41,37 +43,38 @@ DEFAULT_TEACHER = "teacher-e5-lora"
 class Recipe:
     """A parsed recipe: ``name``, ``base`` config fields and named ``variants`` (fields over base)."""
 
-    def __init__(self, obj: Mapping[str, Any], where: str):
+    def __init__(self, obj: Mapping[str, Any], where: str = ""):
+        def error(msg: str) -> ConfigError:
+            return ConfigError(f"{where}: {msg}" if where else msg)
+
         if not isinstance(obj, Mapping):
-            raise ConfigError(f"{where}: a recipe is a mapping with name, base and variants")
+            raise error("a recipe is a mapping with name, base and variants")
         unknown = sorted(set(obj) - {"name", "base", "variants", "description"})
         if unknown:
-            raise ConfigError(f"{where}: unknown key(s) {unknown}")
+            raise error(f"unknown key(s) {unknown}; known: ['base', 'description', 'name', 'variants']")
         self.name = obj.get("name")
         if not isinstance(self.name, str) or not self.name.strip():
-            raise ConfigError(f"{where}: 'name' must be a non-empty string")
+            raise error(f"name must be a non-empty string, got {self.name!r}")
         base = obj.get("base", {}) or {}
+        if not isinstance(base, Mapping):
+            raise error(f"base must be a mapping of LoraTeacherConfig fields, got {base!r}")
         variants = obj.get("variants")
         if not isinstance(variants, Mapping) or not variants:
-            raise ConfigError(f"{where}: 'variants' must be a non-empty mapping of name -> fields")
+            raise error(f"variants must be a non-empty mapping of name -> fields, got {variants!r}")
         self.variants: dict[str, LoraTeacherConfig] = {}
         for vname, fields in variants.items():
+            if fields is not None and not isinstance(fields, Mapping):
+                raise error(f"variants.{vname} must be a mapping of LoraTeacherConfig fields, got {fields!r}")
             try:
                 self.variants[str(vname)] = LoraTeacherConfig.from_dict({**base, **(fields or {})})
             except ConfigError as exc:
-                raise ConfigError(f"{where}: variants.{vname}: {exc}") from None
+                raise error(f"variants.{vname}: {exc}") from None
         self.raw = dict(obj)
 
 
 def load_recipe(path: str | Path) -> Recipe:
-    import yaml  # heavy
-
-    p = Path(path)
-    try:
-        obj = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{p}: cannot read the recipe: {exc}") from None
-    return Recipe(obj, str(p))
+    """Read and check a recipe YAML; errors name the file, the line and the key."""
+    return load_config_file(path, Recipe, "recipe")
 
 
 def _dev_score(summary: Mapping[str, Mapping]) -> float:
@@ -83,6 +86,9 @@ def run_recipe(recipe: Recipe, bundle_dir: str | Path, out: str | Path, *, runs_
                variant_budget_s: float | None = None, stop_at_step: int | None = None) -> dict:
     """Run the recipe (module docstring); returns the test summary."""
     out = Path(out)
+    # before any work: the work directory is new, empty or ours (its variants are replaced), the summary writable
+    claim_output_dir(out, "teacher recipe", "--out", own_files=("variants", "shipped"), mark=False)
+    check_output_path(summary_path, "--summary")
     bundle = load_bundle(bundle_dir)
     backbones = {c.backbone for c in recipe.variants.values()}
     if len(backbones) != 1:
@@ -90,6 +96,7 @@ def run_recipe(recipe: Recipe, bundle_dir: str | Path, out: str | Path, *, runs_
     device, bf16 = _device(next(iter(recipe.variants.values())).precision)
     enc_tok, encoder = load_encoder(next(iter(backbones)))
     encoder = encoder.to(device)
+    claim_output_dir(out, "teacher recipe", "--out", own_files=("variants", "shipped"))
     kd_path = out / f"kd-train-{bundle.sha256[:12]}.npz"
     if kd_path.is_file():
         z = np.load(kd_path)

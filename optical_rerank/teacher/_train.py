@@ -16,6 +16,7 @@ from ..config import config_diff
 from ..errors import ConfigError, ModelError
 from ..evaluate import evaluate_run
 from ..files import dir_lock, fsync_dir, fsync_tree, write_json_atomic
+from ..guard import claim_output_dir, refuse_inputs_inside
 from ..models import resolve_model, shipped_model_dir
 from ..paths import cache_dir
 from ..provenance import environment_info
@@ -256,6 +257,11 @@ def train_teacher(config: TeacherConfig, out_dir: str | Path, *, data: TrainingD
                           "requires it): pip install 'accelerate>=1.1.0'")
     out_dir = Path(out_dir).expanduser().absolute()
     ckpt_dir = out_dir / CHECKPOINT_DIR
+    # before any work: never into a user's folder or over an input (the backbone, the data)
+    refuse_inputs_inside(out_dir, "--out", {f"--{k.replace('_', '-')}": getattr(config, k) for k in (
+        "backbone", "triples", "topics", "qrels", "corpus", "run", "index", "dev_topics", "dev_qrels", "dev_run",
+        "afriqa_dir") if isinstance(getattr(config, k, None), str) and Path(getattr(config, k)).exists()})
+    claim_output_dir(out_dir, "teacher train", "--out", own_files=(TEACHER_CONFIG, CHECKPOINT_DIR))
     if (out_dir / TEACHER_CONFIG).is_file():
         if not overwrite:
             raise ConfigError(f"{out_dir} already holds a trained teacher ({TEACHER_CONFIG}); pass --overwrite "
