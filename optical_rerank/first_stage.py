@@ -145,12 +145,17 @@ class IndexConfig:
     pyserini_version: str = ""
 
 
+CORPUS_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz")
+
+
 def _corpus_files(corpus: str | Path) -> list[Path]:
+    """The JsonCollection files of a corpus: the file itself, or a directory's ``*.jsonl``, ``*.json``
+    and their gzip-compressed ``*.gz`` forms (as Anserini's JsonCollection reads them), sorted by name."""
     p = Path(corpus)
     if p.is_dir():
-        files = sorted(f for f in p.iterdir() if f.suffix in (".jsonl", ".json") and f.is_file())
+        files = sorted(f for f in p.iterdir() if f.name.endswith(CORPUS_SUFFIXES) and f.is_file())
         if not files:
-            raise InputFormatError(p, None, "corpus directory holds no .jsonl files")
+            raise InputFormatError(p, None, "corpus directory holds no .jsonl, .json, .jsonl.gz or .json.gz files")
         return files
     if not p.is_file():
         raise InputFormatError(p, None, "corpus file not found")
@@ -198,8 +203,9 @@ def build_index(corpus: str | Path, index_dir: str | Path, language: str | None 
     try:
         with staged_dir(index_dir) as tmp_index:
             for i, f in enumerate(files):
-                os.symlink(f.resolve(), tmp_input / f"{i:04d}-{f.name}" if f.suffix == ".jsonl"
-                           else tmp_input / f"{i:04d}-{f.stem}.jsonl")
+                base = f.name.removesuffix(".gz")
+                base = base[:-len(".json")] + ".jsonl" if base.endswith(".json") else base
+                os.symlink(f.resolve(), tmp_input / f"{i:04d}-{base}{'.gz' if f.name.endswith('.gz') else ''}")
             args = ["-collection", "JsonCollection", "-generator", "DefaultLuceneDocumentGenerator",
                     "-input", str(tmp_input), "-index", str(tmp_index), "-threads", str(max(1, threads)),
                     "-storePositions", "-storeDocvectors", "-storeRaw", "-quiet", *choice.index_args()]
@@ -297,6 +303,22 @@ def remove_duplicate_hits(hits: Sequence[Hit]) -> list[Hit]:
     return out
 
 
+def max_passage_hits(hits: Sequence[Hit], delimiter: str = "#", k: int = 100) -> list[Hit]:
+    """Pyserini's ``--max-passage``: each document (the docid before ``delimiter``) once, at its best
+    passage's score and place, ranks renumbered, the first ``k`` documents kept."""
+    seen: set[str] = set()
+    out: list[Hit] = []
+    for h in hits:
+        docid = h.docid.split(delimiter)[0] if delimiter else h.docid.strip()
+        if docid in seen:
+            continue
+        seen.add(docid)
+        out.append(Hit(h.qid, docid, h.score, len(out) + 1, h.text))
+        if len(out) >= k:
+            break
+    return out
+
+
 def _refuse_foreign_dir(index_dir: Path) -> None:
     """Refuse to build over ``index_dir`` unless it is empty or an index (ours or any Lucene index).
 
@@ -353,6 +375,7 @@ class Bm25Config:
     rm3_fb_terms: int = 10
     rm3_fb_docs: int = 10
     rm3_original_query_weight: float = 0.5
+    rm3_filter_terms: bool = True
     extra: dict = field(default_factory=dict)
 
 
@@ -404,13 +427,15 @@ class Bm25Retriever:
     index : index directory (built by :func:`build_index`, or any Lucene index with ``language`` given).
     k1, b : BM25 parameters (explicit; Anserini's defaults are 0.9 / 0.4).
     language : analyzer for queries; default: the one recorded in the index.
-    rm3 : enable RM3 with ``filter_terms=False`` so that non-Latin expansion terms are kept
-        (the Pyserini CLI's ``--rm3`` keeps only ``[a-z0-9]`` terms).
+    rm3 : enable RM3 (``rm3_fb_terms``, ``rm3_fb_docs``, ``rm3_original_query_weight``: Pyserini's
+        defaults 10, 10, 0.5).
+    rm3_filter_terms : as Pyserini's ``--rm3`` (``True``, the default): expansion terms are only
+        ``[a-z0-9]`` terms; ``False`` keeps every term (non-Latin scripts included).
     """
 
     def __init__(self, index: str | Path, k1: float = 0.9, b: float = 0.4, language: str | None = None,
                  rm3: bool = False, rm3_fb_terms: int = 10, rm3_fb_docs: int = 10,
-                 rm3_original_query_weight: float = 0.5):
+                 rm3_original_query_weight: float = 0.5, rm3_filter_terms: bool = True):
         if k1 <= 0 or not (0.0 <= b <= 1.0):
             raise ConfigError(f"BM25 needs k1 > 0 and 0 <= b <= 1, got k1={k1}, b={b}")
         self.index = str(index)
@@ -424,7 +449,8 @@ class Bm25Retriever:
         self.choice = choice
         self.config = Bm25Config(index=self.index, k1=k1, b=b, language=choice.code, rm3=rm3,
                                  rm3_fb_terms=rm3_fb_terms, rm3_fb_docs=rm3_fb_docs,
-                                 rm3_original_query_weight=rm3_original_query_weight)
+                                 rm3_original_query_weight=rm3_original_query_weight,
+                                 rm3_filter_terms=bool(rm3_filter_terms))
         searcher_cls = java.lucene_searcher_class()
         self.searcher = searcher_cls(self.index)
         if choice.stemming and choice.stopwords and choice.anserini_language != "en":
@@ -436,7 +462,8 @@ class Bm25Retriever:
                                                            stopwords=choice.stopwords))
         self.searcher.set_bm25(float(k1), float(b))
         if rm3:
-            self.searcher.set_rm3(rm3_fb_terms, rm3_fb_docs, float(rm3_original_query_weight), filter_terms=False)
+            self.searcher.set_rm3(rm3_fb_terms, rm3_fb_docs, float(rm3_original_query_weight),
+                                 filter_terms=bool(rm3_filter_terms))
 
     def doc_text(self, docid: str) -> str | None:
         """Stored text of a document (title + contents), or ``None`` if absent."""
@@ -506,5 +533,6 @@ def candidates_from_run(run_path: str | Path, queries: Sequence[Query], depth: i
 
 
 def load_corpus_texts(path: str | Path) -> dict[str, str]:
-    """``{docid: text}`` from a JsonCollection file (title + contents)."""
-    return {d.docid: (f"{d.title}\n{d.contents}" if d.title else d.contents) for d in read_corpus(path)}
+    """``{docid: text}`` from a JsonCollection file or directory (title + contents)."""
+    return {d.docid: (f"{d.title}\n{d.contents}" if d.title else d.contents)
+            for f in _corpus_files(path) for d in read_corpus(f)}
