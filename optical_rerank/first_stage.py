@@ -290,6 +290,96 @@ def index_search_language(index: str | Path, language: str | None) -> tuple[str,
     return want.code, None
 
 
+@dataclass(frozen=True)
+class LanguageCheck:
+    """How the analyzer of a search was checked against an index (recorded in ``<run>.pipeline.json``).
+
+    ``status``: ``"recorded"`` (an index of ours: its own record), ``"verified"`` (a foreign index
+    whose stored documents the analyzer reproduces), ``"unverified"`` (a foreign index without
+    stored text).
+    """
+
+    language: str
+    status: str
+    detail: str = ""
+
+
+def _analyzer_key(choice: AnalyzerChoice) -> tuple[str, bool, bool]:
+    return choice.anserini_language, choice.stemming, choice.stopwords
+
+
+def _candidate_analyzers() -> dict[tuple[str, bool, bool], AnalyzerChoice]:
+    """One :class:`AnalyzerChoice` per distinct analyzer (English first, then the fallback, then the others)."""
+    out: dict[tuple[str, bool, bool], AnalyzerChoice] = {}
+    for code in ("en", "sw", *ANALYZER_LANGUAGES):
+        choice = analyzer_for(code)
+        out.setdefault(_analyzer_key(choice), choice)
+    return out
+
+
+def check_index_language(index: str | Path, language: str | None, sample: int = 40,
+                         tolerance: float = 0.02) -> LanguageCheck:
+    """Check that ``language``'s analyzer (default English) is the one an index not built by us was built with.
+
+    Up to ``sample`` stored documents (spread over the index) are analysed with every candidate
+    analyzer; an analyzer's score is the share of the distinct terms it produces that the index
+    holds. ``language`` passes when its score is within ``tolerance`` of the best. Without stored
+    text the check cannot be made: status ``"unverified"``.
+
+    Raises
+    ------
+    ConfigError
+        An unknown ``language``, or a mismatch (naming the analyzer that matches).
+    """
+    want = analyzer_for(language)
+    from pyserini.analysis import Analyzer, get_lucene_analyzer  # heavy (needs the JVM up)
+
+    reader = java.lucene_index_reader_class()(str(index))
+    n_docs = int(reader.stats()["documents"])
+    texts = []
+    for i in sorted({int(k * n_docs / sample) for k in range(min(sample, n_docs))}):
+        try:
+            docid = reader.convert_internal_docid_to_collection_docid(i)
+            doc = reader.doc(docid)
+        except Exception:  # noqa: BLE001  (a deleted or unreadable document: skip it)
+            continue
+        text = doc_text_from_raw(doc.raw(), doc.contents()) if doc is not None else None
+        if text:
+            texts.append(text[:2000])
+    if not texts:
+        return LanguageCheck(want.code, "unverified", f"{index} stores no document text: the analyzer of "
+                                                      f"'{want.code}' could not be checked against it")
+    present: dict[str, bool] = {}
+    scores: dict[tuple[str, bool, bool], float] = {}
+    candidates = _candidate_analyzers()
+    candidates.setdefault(_analyzer_key(want), want)
+    for key, choice in candidates.items():
+        try:
+            analyzer = Analyzer(get_lucene_analyzer(language=choice.anserini_language, stemming=choice.stemming,
+                                                    stopwords=choice.stopwords))
+            terms = {t for text in texts for t in analyzer.analyze(text)}
+        except Exception:  # noqa: BLE001  (an analyzer this Java cannot run, e.g. Thai: no candidate)
+            if key == _analyzer_key(want):
+                raise ConfigError(f"--language {language}: the analyzer of '{want.code}' cannot run here "
+                                  f"(this Java lacks what it needs)") from None
+            continue
+        if not terms:
+            continue
+        for t in terms - present.keys():
+            present[t] = reader.get_term_counts(t, analyzer=None)[0] > 0
+        scores[key] = sum(present[t] for t in terms) / len(terms)
+    best_key = max(scores, key=lambda k: scores[k])  # insertion order breaks ties: English, fallback, others
+    mine = scores.get(_analyzer_key(want), 0.0)
+    detail = (f"{mine:.0%} of the terms the analyzer of '{want.code}' makes of {len(texts)} stored documents are "
+              f"in the index")
+    if mine >= scores[best_key] - tolerance:
+        return LanguageCheck(want.code, "verified", detail)
+    best = candidates[best_key]
+    asked = f"--language {language}" if language else "English (the default, no --language)"
+    raise ConfigError(f"{asked} does not match {index}: {detail}, against {scores[best_key]:.0%} with the analyzer "
+                      f"of '{best.code}' ({best.description}); pass --language {best.code}")
+
+
 def remove_duplicate_hits(hits: Sequence[Hit]) -> list[Hit]:
     """Keep the first hit of each docid (as Pyserini's ``--remove-duplicates``), ranks renumbered from 1."""
     seen: set[str] = set()

@@ -2,14 +2,22 @@
 
 Stages
 ------
-1. **Topics**: ``--topics FILE`` (``qid<TAB>text``).
+1. **Topics**: ``--topics FILE`` in Pyserini's formats (``--topics-format tsv|trec|jsonl|json``,
+   by default from the file name; ``.gz`` too), or a Pyserini name (``dl19-passage``, ``dl20``, ...)
+   mapped to a set ``python -m optical_rerank.data prepare`` made (:mod:`optical_rerank.data.pyserini_names`;
+   ``--qrels`` alike).
 2. **First stage**: BM25 (+RM3) through Pyserini over ``--index`` (built from ``--corpus`` when
    the index does not exist yet; an existing index is never rebuilt without ``--overwrite``), or
-   candidates from an existing TREC run (``--candidates``), with document text from ``--corpus`` or
-   the index. An index built by ``pyserini.index.lucene`` or Anserini is searched as it is, with
-   the analyzer of ``--language`` (default English); an index of ours with the analyzer it records
-   (a ``--language`` asking for another is an error). Pyserini's ``--hits``, ``--bm25``,
-   ``--remove-duplicates`` and ``--fb-terms/--fb-docs/--original-query-weight`` (RM3) are accepted.
+   candidates from an existing TREC run (``--candidates``), with document text from ``--corpus``
+   (a JsonCollection file or directory, ``.jsonl``/``.json`` and their ``.gz``) or the index. An
+   index built by ``pyserini.index.lucene`` or Anserini is searched as it is, with the analyzer of
+   ``--language`` (default English), checked first against the index's stored documents (a
+   mismatch is an error naming the analyzer that matches; an index without stored text is
+   recorded ``unverified`` in ``pipeline.json``); an index of ours with the analyzer it records (a
+   ``--language`` asking for another is an error). Pyserini's ``--hits``, ``--bm25``,
+   ``--remove-duplicates``, ``--max-passage(-hits/-delimiter)`` and RM3 are accepted; ``--rm3`` is
+   Pyserini's (expansion terms only ``[a-z0-9]``; ``--rm3-keep-all-terms`` keeps the others), with
+   ``--fb-terms/--fb-docs/--original-query-weight``.
 3. **Rerank** (with ``--model``): a cross-encoder (zoo name such as ``e5-small-multilingual``, a
    local directory, or a hub id) rescoring the top ``--depth`` candidates. Templates and
    ``--max-length`` default to what the model directory's card records (``teacher_config.json``,
@@ -20,10 +28,13 @@ Stages
    (``optical_rerank.rerank.fusion_for``); ``--fusion-weight 0`` turns it off. Resumable: rerun the
    same command after an interruption. ``--shard i/n`` scores a slice of the queries;
    ``python -m optical_rerank.merge`` joins the shards.
-4. **Output**: a TREC run (``--output``, default ``runs/<tag>.txt``), or with ``--output-format
+4. **Output**: a TREC run (``--output``, default ``runs/run.<TOPICS>.bm25[+rm3][.<MODEL>][.<TAG>].txt``
+   as Pyserini names runs; a run of another config there is refused without ``--overwrite``), or with ``--output-format
    msmarco`` Pyserini's ``qid<TAB>docid<TAB>rank`` (a reranked run keeps its TREC form beside it as
    ``<output>.trec``); a progress bar on stderr unless ``--quiet``; the whole pipeline's config
-   and package versions as ``<run>.pipeline.json`` (and the reranker's as ``<run>.config.json``);
+   and package versions as ``<run>.pipeline.json`` (with the command line, the sha256 of every input
+   file, the model's resolved directory and weights' sha256, and the index analyzer's check; the
+   reranker's config as ``<run>.config.json``);
    with ``--qrels``, trec_eval scores printed and saved as ``<run>.metrics.json``, averaged as
    everywhere in this package (``optical_rerank.evaluate.AVERAGING``, trec_eval ``-c``): over every
    judged query among the topics that ran (after ``--max-queries`` / ``--shard``), a judged query
@@ -45,10 +56,10 @@ from .errors import ConfigError
 from .evaluate import AVERAGING, DEFAULT_MEASURES, EvalResult, evaluate_run, format_trec_eval, validate_measures
 from .files import sha256_file, write_json_atomic
 from .guard import check_number, check_output_path, refuse_overwriting_inputs
-from .first_stage import (Bm25Retriever, _corpus_files, _refuse_foreign_dir, build_index, candidates_from_run,
-                          index_search_language, is_complete_index, is_lucene_index, load_corpus_texts,
-                          load_index_config, max_passage_hits, missing_index_message,
-                          remove_duplicate_hits)
+from .first_stage import (INDEX_META, Bm25Retriever, LanguageCheck, _corpus_files, _refuse_foreign_dir, analyzer_for,
+                          build_index, candidates_from_run, check_index_language, index_search_language,
+                          is_complete_index, is_lucene_index, load_corpus_texts, load_index_config, max_passage_hits,
+                          missing_index_message, remove_duplicate_hits)
 from .provenance import environment_info
 from .rerank import RerankConfig, fusion_for, max_length_for, rerank_to_file, shard_queries, templates_for
 from .files import atomic_write
@@ -115,12 +126,22 @@ def _examples(ids: Sequence[str], n: int = 5) -> str:
     return ", ".join(ids[:n]) + (", ..." if len(ids) > n else "")
 
 
-def _open_index(cfg: RunConfig, rm3: bool) -> Bm25Retriever:
+def _open_index(cfg: RunConfig, rm3: bool, checks: dict | None = None) -> Bm25Retriever:
     """A retriever over ``cfg.index``: its recorded analyzer, or ``--language`` (default English) for
-    an index built by Pyserini/Anserini; a ``--language`` asking for another analyzer is an error."""
+    an index built by Pyserini/Anserini, checked against its stored documents
+    (:func:`~optical_rerank.first_stage.check_index_language`); a mismatch is an error. ``checks``
+    receives the check's record for ``pipeline.json``."""
     language, note = index_search_language(cfg.index, cfg.language)
     if note:
         print(f"run: note: {note}", file=sys.stderr)
+    if is_complete_index(cfg.index):
+        check = LanguageCheck(language, "recorded", f"{cfg.index} records its analyzer ({INDEX_META})")
+    else:
+        check = check_index_language(cfg.index, cfg.language)
+        if check.status == "unverified":
+            _warn(check.detail)
+    if checks is not None:
+        checks["index_language"] = asdict(check)
     return Bm25Retriever(cfg.index, cfg.k1, cfg.b, language=None if is_complete_index(cfg.index) else language,
                          rm3=rm3, rm3_fb_terms=cfg.fb_terms, rm3_fb_docs=cfg.fb_docs,
                          rm3_original_query_weight=cfg.original_query_weight,
@@ -156,15 +177,17 @@ def _ensure_index(cfg: RunConfig) -> None:
     build_index(cfg.corpus, cfg.index, cfg.language or "en", threads=cfg.threads, overwrite=cfg.overwrite)
 
 
-def first_stage(cfg: RunConfig, queries: Sequence[Query]) -> Run:
-    """BM25 over the index (building it from the corpus if needed), or candidates from a run."""
+def first_stage(cfg: RunConfig, queries: Sequence[Query], checks: dict | None = None) -> Run:
+    """BM25 over the index (building it from the corpus if needed), or candidates from a run.
+
+    ``checks`` receives the record of the index's analyzer check (``index_language``)."""
     if cfg.candidates:
         if cfg.rm3:
             raise ConfigError("--rm3 expands BM25 queries; it does not apply to --candidates")
         texts = load_corpus_texts(cfg.corpus) if cfg.corpus else None
         retriever = None
         if texts is None and cfg.index:
-            retriever = _open_index(cfg, rm3=False)
+            retriever = _open_index(cfg, rm3=False, checks=checks)
         if texts is None and retriever is None and cfg.model:
             raise ConfigError("--candidates needs --corpus or --index to read document text for reranking")
         run = candidates_from_run(cfg.candidates, queries, cfg.k, texts=texts, retriever=retriever)
@@ -176,7 +199,7 @@ def first_stage(cfg: RunConfig, queries: Sequence[Query]) -> Run:
         if not cfg.index:
             raise ConfigError("give --index (and --corpus to build it) or --candidates")
         _ensure_index(cfg)
-        retriever = _open_index(cfg, rm3=cfg.rm3)
+        retriever = _open_index(cfg, rm3=cfg.rm3, checks=checks)
         run = retriever.retrieve(queries, k=cfg.k, threads=cfg.threads, with_text=cfg.model is not None,
                                  progress=not cfg.quiet)
     if cfg.remove_duplicates:
@@ -288,7 +311,9 @@ def run_pipeline(cfg: RunConfig, *, restart: bool = False, argv: Sequence[str] |
     trec_out = out.with_name(out.name + ".trec") if msmarco else out  # the TREC run (reranking, scores)
     meta = {"command_line": command_line(argv, "optical_rerank.run"), "config": asdict(cfg),
             "inputs": input_record(cfg), "environment": environment_info()}
-    candidates = first_stage(cfg, mine)
+    checks: dict = {}
+    candidates = first_stage(cfg, mine, checks)
+    meta.update(checks)
     first_path = None
     scored: Path | Run = out
     if cfg.model:
@@ -480,6 +505,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     delimiter = "#" if args.max_passage_delimiter is None else args.max_passage_delimiter
     if args.max_passage and not delimiter:
         raise ConfigError("--max-passage-delimiter must not be empty")
+    if args.language:
+        analyzer_for(args.language)  # an unknown code is an error, whatever the index
     if args.overwrite and args.output and (not args.corpus or args.candidates):
         raise ConfigError("--overwrite rebuilds --index from --corpus, or replaces a run of another config at the "
                           "default --output; neither applies here (give --corpus, or drop --output)")

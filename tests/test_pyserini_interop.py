@@ -568,3 +568,42 @@ def test_default_output_is_pyserini_like_and_another_config_is_refused(pz, en_in
     assert first.read_bytes() == before
     assert run_cli.main([*base[:-1], "2", "--overwrite"]) == 0
     assert len(first.read_text().splitlines()) == 6
+
+
+# --------------------------------------------------------------------------- --language on an index not built by us
+HI_DOCS = [("h1", "दिल्ली भारत की राजधानी है और यहाँ बहुत लोग रहते हैं"), ("h2", "मुंबई एक बड़ा शहर है जहाँ फिल्में बनती हैं"),
+           ("h3", "गंगा नदी भारत की सबसे पवित्र नदियों में से एक है"), ("h4", "क्रिकेट भारत में सबसे लोकप्रिय खेल है")]
+
+
+def test_run_language_is_checked_against_a_foreign_indexs_stored_documents(pz, tmp_path):
+    _jsonl(tmp_path / "hi" / "docs.jsonl", HI_DOCS)
+    run_module("pyserini.index.lucene", ["--collection", "JsonCollection", "--input", str(tmp_path / "hi"),
+                                         "--index", str(tmp_path / "hidx"), "--language", "hi", "--threads", "1",
+                                         "--storeRaw"])
+    (tmp_path / "t.tsv").write_text("q1\tभारत की राजधानी\n")
+    base = ["--topics", str(tmp_path / "t.tsv"), "--index", str(tmp_path / "hidx"), "--quiet", "--threads", "1"]
+    assert run_cli.main([*base, "--language", "hi", "--output", str(tmp_path / "hi.txt")]) == 0
+    record = json.loads(Path(f"{tmp_path / 'hi.txt'}.pipeline.json").read_text())["index_language"]
+    assert record["language"] == "hi" and record["status"] == "verified"
+    for wrong in (["--language", "en"], []):  # English (asked, or the default) does not match a Hindi index
+        with pytest.raises(ConfigError, match=r"does not match .*hidx.*analyzer of 'hi'.*pass --language hi"):
+            run_cli.main([*base, *wrong, "--output", str(tmp_path / "x.txt")])
+    assert not (tmp_path / "x.txt").exists()
+    # an English index built by pyserini.index.lucene: German is refused, English verified
+    pbase = ["--topics", str(pz / "topics.tsv"), "--index", str(pz / "pidx"), "--quiet", "--threads", "1"]
+    with pytest.raises(ConfigError, match=r"--language de does not match .*analyzer of 'en'.*pass --language en"):
+        run_cli.main([*pbase, "--language", "de", "--output", str(tmp_path / "de.txt")])
+    with pytest.raises(ConfigError, match="unknown language code 'xx'"):
+        run_cli.main([*pbase, "--language", "xx", "--output", str(tmp_path / "xx.txt")])
+
+
+def test_a_foreign_index_without_stored_text_is_recorded_unverified(tmp_path, capsys):
+    _jsonl(tmp_path / "c" / "docs.jsonl", DOCS)
+    java.index_collection_main(["-collection", "JsonCollection", "-input", str(tmp_path / "c"),
+                                "-index", str(tmp_path / "idx"), "-threads", "1", "-quiet"])
+    (tmp_path / "t.tsv").write_text(TOPICS)
+    assert run_cli.main(["--topics", str(tmp_path / "t.tsv"), "--index", str(tmp_path / "idx"), "--language", "en",
+                         "--quiet", "--threads", "1", "--output", str(tmp_path / "r.txt")]) == 0
+    record = json.loads(Path(f"{tmp_path / 'r.txt'}.pipeline.json").read_text())["index_language"]
+    assert record["status"] == "unverified" and "stores no document text" in record["detail"]
+    assert "stores no document text" in capsys.readouterr().err
