@@ -346,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m optical_rerank.evaluate",
                                 description="Score TREC runs with trec_eval semantics (pytrec_eval); "
                                             "several runs give a table with paired tests against the first.")
-    p.add_argument("qrels", help="TREC qrels file")
+    p.add_argument("qrels", help="TREC qrels file, or a Pyserini qrels name mapped to a prepared set (dl19-passage, ...)")
     p.add_argument("runs", nargs="+", help="TREC run file(s)")
     p.add_argument("-m", "--measure", action="append", dest="measures",
                    help="trec_eval measure (repeatable), all_trec, mrr@K or an ir_measures name (nDCG@10, RR@10, "
@@ -369,12 +369,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     measures = validate_measures(args.measures or list(DEFAULT_MEASURES))
-    qrels = read_qrels(args.qrels)
+    from .data.pyserini_names import resolve_pyserini_name
+
+    qrels = read_qrels(resolve_pyserini_name(args.qrels, "qrels"))
     topics = None
     if args.topics:
         from .trec_io import read_topics
 
-        topics = [q.qid for q in read_topics(args.topics)]
+        topics = [q.qid for q in read_topics(resolve_pyserini_name(args.topics, "topics"))]
     results = {}
     for i, r in enumerate(args.runs):
         name = r if r not in results else f"{r}#{i + 1}"

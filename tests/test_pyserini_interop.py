@@ -530,6 +530,13 @@ def test_run_topics_format_and_pyserini_topic_names(pz, en_index, tmp_path, monk
     assert (tmp_path / "c.txt").read_bytes() == (tmp_path / "d.txt").read_bytes()
     assert json.loads(Path(f"{tmp_path / 'c.txt'}.metrics.json").read_text())["aggregate"] == \
         json.loads(Path(f"{tmp_path / 'd.txt'}.metrics.json").read_text())["aggregate"]
+    from optical_rerank import evaluate as evaluate_cli
+
+    assert evaluate_cli.main(["dl19-passage", str(tmp_path / "c.txt"), "--topics", "dl19-passage",
+                              "--output", str(tmp_path / "e1.txt")]) == 0
+    assert evaluate_cli.main([str(d / "qrels"), str(tmp_path / "c.txt"), "--topics", str(d / "topics.tsv"),
+                              "--output", str(tmp_path / "e2.txt")]) == 0
+    assert (tmp_path / "e1.txt").read_text() == (tmp_path / "e2.txt").read_text()
 
 
 def test_max_passage_equals_pyserini(tmp_path):
