@@ -459,6 +459,15 @@ def default_output(args: argparse.Namespace) -> str:
 
 #: Settings that do not change a run's content: a run at the default output made with other values is the same run.
 _NOT_CONTENT = ("output", "overwrite", "quiet", "threads")
+_NOT_CONTENT_RERANK = ("show_progress", "threads", "batch_size", "device")
+
+
+def _content(config: dict) -> dict:
+    """A pipeline config without the settings of :data:`_NOT_CONTENT` (for comparing two runs' configs)."""
+    out = {k: v for k, v in config.items() if k not in _NOT_CONTENT}
+    if isinstance(out.get("rerank"), dict):
+        out["rerank"] = {k: v for k, v in out["rerank"].items() if k not in _NOT_CONTENT_RERANK}
+    return out
 
 
 def refuse_other_config_at_default_output(cfg: RunConfig) -> None:
@@ -468,13 +477,18 @@ def refuse_other_config_at_default_output(cfg: RunConfig) -> None:
         return
     record = Path(f"{out}.pipeline.json")
     try:
-        before = json.loads(record.read_text(encoding="utf-8")).get("config", {})
-    except (OSError, ValueError, AttributeError):
-        before = None
-    now = {k: v for k, v in json.loads(json.dumps(asdict(cfg))).items() if k not in _NOT_CONTENT}
-    if before is not None and {k: v for k, v in before.items() if k not in _NOT_CONTENT} == now:
-        return
-    what = "another config" if before is not None else f"an unknown config (no {record.name})"
+        meta = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        meta = None
+    if isinstance(meta, dict) and isinstance(meta.get("config"), dict):
+        if _content(meta["config"]) != _content(json.loads(json.dumps(asdict(cfg)))):
+            what = "another config"
+        elif meta.get("inputs") != input_record(cfg):
+            what = "the same config over other input files (their sha256 differ)"
+        else:
+            return
+    else:
+        what = f"an unknown config (no readable {record.name})"
     raise ConfigError(f"{out} (the default --output) is a run of {what}; pass --overwrite to replace it, "
                       "or --output to write elsewhere")
 

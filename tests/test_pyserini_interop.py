@@ -567,7 +567,8 @@ def test_default_output_is_pyserini_like_and_another_config_is_refused(pz, en_in
     assert first.is_file()
     assert run_cli.main([*base, "--rm3", "--tag", "mine"]) == 0
     assert (tmp_path / "runs" / "run.topics.bm25+rm3.mine.txt").is_file()
-    assert run_cli.main(base) == 0  # the same config again: fine
+    same = ["--topics", str(pz / "topics.tsv"), "--index", str(en_index), "--threads", "2", "--hits", "3"]
+    assert run_cli.main(same) == 0  # the same run (progress shown, other threads): replaced
     before = first.read_bytes()
     with pytest.raises(ConfigError, match=r"run\.topics\.bm25\.txt \(the default --output\) is a run of another "
                                           r"config; pass --overwrite"):
@@ -575,6 +576,12 @@ def test_default_output_is_pyserini_like_and_another_config_is_refused(pz, en_in
     assert first.read_bytes() == before
     assert run_cli.main([*base[:-1], "2", "--overwrite"]) == 0
     assert len(first.read_text().splitlines()) == 6
+    (tmp_path / "mine.tsv").write_text(TOPICS)  # the same config over a changed topics file: refused too
+    own = ["--topics", str(tmp_path / "mine.tsv"), *base[2:]]
+    assert run_cli.main(own) == 0
+    (tmp_path / "mine.tsv").write_text(TOPICS.replace("dog running", "dogs"))
+    with pytest.raises(ConfigError, match="same config over other input files"):
+        run_cli.main(own)
 
 
 # --------------------------------------------------------------------------- --language on an index not built by us
