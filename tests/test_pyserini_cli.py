@@ -88,7 +88,10 @@ def test_hook_drops_only_the_modules_the_java_lacks(tmp_path):
 
 
 def test_import_pyserini_needs_no_call():
-    code = ("import os, jnius_config; from pyserini.search.lucene import LuceneSearcher; "
+    """``import pyserini`` and Pyserini's own JVM start (``pyserini.pyclass``: its classpath and options), with the
+    system's Java 17 as JAVA_HOME; ``import pyserini.search`` (the OpenAI key) is what every search command does."""
+    code = ("import os, jnius_config, pyserini; from pyserini.pyclass import autoclass; "
+            "autoclass('io.anserini.search.SimpleSearcher'); "
             "print(os.environ['JAVA_HOME']); print(jnius_config.get_options()); print(os.environ['OPENAI_API_KEY'])")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
                           env=_fresh_shell_env("/usr/lib/jvm/java-17-openjdk-amd64"), timeout=300)
