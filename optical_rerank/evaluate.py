@@ -8,8 +8,19 @@
   Pyserini's fatjar on the same files.
 * ``mrr@K`` (e.g. ``mrr@10``) is MS MARCO's MRR@K: trec_eval's ``recip_rank`` on each ranking
   cut at K (ranking in trec_eval's order: score descending, ties by docid descending).
-* ``-c`` averages over every query in the qrels (missing queries score 0), as trec_eval ``-c``;
-  without it, over the queries in both qrels and run. ``-l`` is trec_eval's relevance level.
+* ir_measures names are accepted beside trec_eval's (:func:`measure_from_ir_measures`): ``nDCG@10``
+  (``ndcg_cut.10``), ``RR@10`` (``mrr@10``), ``RR`` (``recip_rank``), ``R@100`` (``recall.100``),
+  ``P@10``, ``AP`` (``map``), ``AP@100`` (``map_cut.100``), ``nDCG``, ``Bpref``, ``Rprec``,
+  ``Success@10``, ``NumQ``, ``NumRet``, ``NumRel``, ``NumRelRet``; output names stay trec_eval's.
+  ``-m all_trec`` is every trec_eval measure (as trec_eval's ``-m all_trec``).
+* **One averaging convention** (:data:`AVERAGING`), the same in ``evaluate``, ``run --qrels`` and
+  ``experiment``: trec_eval ``-c``, the mean over every judged query among the topics run; a judged
+  query the run has no hits for scores 0. ``evaluate`` averages so by default (``-c`` is accepted
+  and changes nothing) and says so on stderr (in the table's footnote); ``--topics FILE`` restricts
+  the judged queries to those topics. ``-l`` is trec_eval's relevance level, ``-M N`` its depth
+  (only the top N of each ranking count).
+* ``-q`` prints per-query rows as trec_eval ``-c -q`` does: a row for every query of the run that
+  the qrels judge, none for the judged queries it misses (they count in the mean as 0).
 * In-memory runs are rounded to 6 decimals first, as they would be written, so a run scores
   the same before and after :func:`~optical_rerank.trec_io.write_run`.
 """
@@ -34,6 +45,25 @@ from .guard import check_output_path, refuse_overwriting_inputs
 from .trec_io import Qrels, Run, read_qrels, read_run
 
 DEFAULT_MEASURES = ("map", "ndcg_cut.10", "recip_rank", "mrr@10", "recall.100")
+AVERAGING = ("trec_eval -c: the mean over every judged query among the topics run "
+             "(a judged query without hits scores 0)")
+#: trec_eval's ``-m all_trec``: every measure pytrec_eval computes (``runid`` and ``relstring`` are not numbers).
+ALL_TREC = tuple(sorted(m for m in pytrec_eval.supported_measures if m not in ("runid", "relstring")))
+_IR_MEASURES = {"AP": "map", "RR": "recip_rank", "nDCG": "ndcg", "Bpref": "bpref", "Rprec": "Rprec",
+                "NumQ": "num_q", "NumRet": "num_ret", "NumRel": "num_rel", "NumRelRet": "num_rel_ret",
+                "infAP": "infAP"}
+_IR_CUTOFF = {"nDCG": "ndcg_cut.{}", "RR": "mrr@{}", "R": "recall.{}", "P": "P.{}", "AP": "map_cut.{}",
+              "Success": "success.{}"}
+
+
+def measure_from_ir_measures(measure: str) -> str:
+    """The trec_eval (or ``mrr@K``) name of an ir_measures name (``nDCG@10`` → ``ndcg_cut.10``); others unchanged."""
+    if measure in _IR_MEASURES:
+        return _IR_MEASURES[measure]
+    name, at, cutoff = measure.partition("@")
+    if at and name in _IR_CUTOFF and _CUTOFF.fullmatch(cutoff):
+        return _IR_CUTOFF[name].format(cutoff)
+    return measure
 _SUM_MEASURES = {"num_q", "num_ret", "num_rel", "num_rel_ret", "num_nonrel_judged_ret"}
 
 
@@ -100,7 +130,10 @@ def validate_measures(measures: Sequence[str]) -> list[str]:
     reads another cutoff); numbers for ``iprec_at_recall``, ``Rprec_mult`` and ``set_F``.
     """
     ok = []
+    expanded: list = []
     for m in measures:
+        expanded.extend(ALL_TREC if m == "all_trec" else [measure_from_ir_measures(m) if isinstance(m, str) else m])
+    for m in dict.fromkeys(expanded):
         if not isinstance(m, str) or not m or any(c.isspace() for c in m):
             raise _bad(m, "empty or holds whitespace")
         if m.startswith("mrr@"):
@@ -111,7 +144,7 @@ def validate_measures(measures: Sequence[str]) -> list[str]:
         name, dot, param = m.partition(".")
         if name not in pytrec_eval.supported_measures:
             raise ConfigError(f"unknown measure {m!r}; trec_eval measures: {', '.join(sorted(pytrec_eval.supported_measures))}, "
-                              "or mrr@K")
+                              "all_trec, mrr@K, or an ir_measures name (nDCG@10, RR@10, R@100, P@10, AP, ...)")
         if dot:
             values = param.split(",")
             if name in _CUTOFF_MEASURES:
@@ -135,8 +168,23 @@ def validate_measures(measures: Sequence[str]) -> list[str]:
 _validate_measures = validate_measures
 
 
+_MIN_GEO_MEAN = 0.00001  # trec_eval's floor of a query's value in gm_map / gm_bpref
+
+
+def _missing_value(key: str, n_rel: int) -> float:
+    """A measure's value for a judged query the run has no hits for (trec_eval -c)."""
+    if key == "num_q":
+        return 1.0
+    if key == "num_rel":
+        return float(n_rel)
+    if key.startswith("gm_"):
+        return math.log(_MIN_GEO_MEAN)
+    return 0.0
+
+
 def evaluate_run(qrels: Qrels | str | Path, run: Run | str | Path, measures: Sequence[str] = DEFAULT_MEASURES,
-                 complete: bool = False, relevance_level: int = 1) -> EvalResult:
+                 complete: bool = False, relevance_level: int = 1, depth: int | None = None,
+                 topics: Sequence[str] | None = None) -> EvalResult:
     """Score a run against qrels with trec_eval semantics.
 
     Parameters
@@ -144,9 +192,14 @@ def evaluate_run(qrels: Qrels | str | Path, run: Run | str | Path, measures: Seq
     qrels : ``{qid: {docid: rel}}`` or a qrels file path.
     run : ``{qid: [Hit]}`` or a TREC run file path.
     measures : trec_eval measure names, plus ``mrr@K``.
-    complete : average over all qrels queries (trec_eval ``-c``).
+    complete : average over all qrels queries (trec_eval ``-c``; :data:`AVERAGING`); the judged
+        queries the run misses are in ``meta["missing"]`` (0 in the mean, no ``-q`` row).
     relevance_level : minimum relevance counted as relevant by binary measures (trec_eval ``-l``).
+    depth : only the top ``depth`` hits of each ranking count (trec_eval ``-M``).
+    topics : the query ids that were run: the qrels are restricted to them (and the run too).
     """
+    if depth is not None and depth < 1:
+        raise ConfigError(f"-M (depth) must be >= 1, got {depth}")
     measures = _validate_measures(measures)
     if not isinstance(qrels, Mapping):
         qrels = read_qrels(qrels)
@@ -154,31 +207,48 @@ def evaluate_run(qrels: Qrels | str | Path, run: Run | str | Path, measures: Seq
     if not isinstance(run, Mapping):
         run = read_run(run)
         digits = None  # a file: scores exactly as trec_eval reads them
+    if topics is not None:
+        wanted = set(topics)
+        qrels = {q: v for q, v in qrels.items() if q in wanted}
+        run = {q: v for q, v in run.items() if q in wanted}
     plain = [m for m in measures if not m.startswith("mrr@")]
     per_query: dict[str, dict[str, float]] = {}
     if plain:
         ev = pytrec_eval.RelevanceEvaluator(qrels, set(plain), relevance_level=int(relevance_level))
-        for qid, vals in ev.evaluate(_to_pytrec_run(run, digits=digits)).items():
+        for qid, vals in ev.evaluate(_to_pytrec_run(run, cut=depth, digits=digits)).items():
             per_query.setdefault(qid, {}).update({k: float(v) for k, v in vals.items()})
     for m in measures:
         if m.startswith("mrr@"):
             ev = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"}, relevance_level=int(relevance_level))
-            for qid, vals in ev.evaluate(_to_pytrec_run(run, cut=int(m[4:]), digits=digits)).items():
+            cut = int(m[4:]) if depth is None else min(int(m[4:]), depth)
+            for qid, vals in ev.evaluate(_to_pytrec_run(run, cut=cut, digits=digits)).items():
                 per_query.setdefault(qid, {})[m] = float(vals["recip_rank"])
     names = [output_name(m) for m in measures]
     # pytrec_eval may expand a measure into several keys (e.g. "P" without cutoff); keep what it returned.
-    keys = sorted({k for vals in per_query.values() for k in vals}) or names
-    if complete:
+    # trec_eval's order of measures (pytrec_eval keeps it), then mrr@K in the order asked
+    keys = list(dict.fromkeys(k for vals in per_query.values() for k in vals)) or names
+    keys = [k for k in keys if not k.startswith("mrr@")] + [k for k in keys if k.startswith("mrr@")]
+    per_query = {q: {k: vals[k] for k in keys if k in vals} for q, vals in per_query.items()}
+    missing = []
+    if complete:  # as trec_eval -c: a judged query without hits has every measure 0 (its relevant documents counted)
         for qid in qrels:
             if qid not in per_query:
-                per_query[qid] = {k: 0.0 for k in keys}
+                n_rel = sum(1 for rel in qrels[qid].values() if rel >= relevance_level)
+                per_query[qid] = {k: _missing_value(k, n_rel) for k in keys}
+                missing.append(qid)
     n = len(per_query)
     aggregate = {}
     for k in keys:
         vals = [per_query[q].get(k, 0.0) for q in per_query]
         base = k.split("_")[0] if k.startswith("num_") else k
-        aggregate[k] = float(sum(vals)) if (k in _SUM_MEASURES or base in _SUM_MEASURES) else (sum(vals) / n if n else 0.0)
-    return EvalResult(tuple(measures), dict(sorted(per_query.items())), aggregate, n, complete)
+        if k in _SUM_MEASURES or base in _SUM_MEASURES:
+            aggregate[k] = float(sum(vals))
+        elif k.startswith("gm_"):  # geometric means: pytrec_eval gives log values per query
+            aggregate[k] = math.exp(sum(vals) / n) if n else 0.0
+        else:
+            aggregate[k] = sum(vals) / n if n else 0.0
+    return EvalResult(tuple(measures), dict(sorted(per_query.items())), aggregate, n, complete,
+                      {"missing": sorted(missing)} if missing else {})
 
 
 # --------------------------------------------------------------------------- significance
@@ -240,9 +310,12 @@ def format_trec_eval(result: EvalResult, run_name: str = "all", per_query: bool 
     """Text in trec_eval's layout: ``measure<TAB>qid<TAB>value`` (4 decimals)."""
     lines = []
     if per_query:
+        missing = set(result.meta.get("missing", ()))
         for qid, vals in result.per_query.items():
+            if qid in missing:  # trec_eval -c -q prints no row for a judged query the run misses
+                continue
             for k, v in vals.items():
-                lines.append(f"{k:<22}\t{qid}\t{v:.4f}")
+                lines.append(f"{k:<22}\t{qid}\t{v:.4f}" if k not in _SUM_MEASURES else f"{k:<22}\t{qid}\t{int(v)}")
     for k, v in result.aggregate.items():
         lines.append(f"{k:<22}\t{run_name}\t{v:.4f}" if k not in _SUM_MEASURES else f"{k:<22}\t{run_name}\t{int(v)}")
     return "\n".join(lines) + "\n"
@@ -274,11 +347,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m optical_rerank.evaluate",
                                 description="Score TREC runs with trec_eval semantics (pytrec_eval); "
                                             "several runs give a table with paired tests against the first.")
-    p.add_argument("qrels", help="TREC qrels file")
+    p.add_argument("qrels", help="TREC qrels file, or a Pyserini qrels name mapped to a prepared set (dl19-passage, ...)")
     p.add_argument("runs", nargs="+", help="TREC run file(s)")
     p.add_argument("-m", "--measure", action="append", dest="measures",
-                   help=f"trec_eval measure (repeatable) or mrr@K; default: {' '.join(DEFAULT_MEASURES)}")
-    p.add_argument("-c", "--complete", action="store_true", help="average over all qrels queries (trec_eval -c)")
+                   help="trec_eval measure (repeatable), all_trec, mrr@K or an ir_measures name (nDCG@10, RR@10, "
+                        f"R@100, AP, ...); default: {' '.join(DEFAULT_MEASURES)}")
+    p.add_argument("-c", "--complete", action="store_true",
+                   help="accepted for trec_eval's sake: averages are always trec_eval -c's (every judged query "
+                        "among the topics; a judged query without hits scores 0)")
+    p.add_argument("-M", "--depth", type=int, help="only the top N hits of each ranking count (trec_eval -M)")
+    p.add_argument("--topics", help="topics file: average over the judged queries among these topics "
+                                    "(default: every judged query)")
     p.add_argument("-q", "--per-query", action="store_true", help="also print per-query values (trec_eval -q)")
     p.add_argument("-l", "--relevance-level", type=int, default=1, help="relevance threshold (trec_eval -l)")
     p.add_argument("--format", choices=("trec_eval", "table", "json"), default=None,
@@ -290,15 +369,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    measures = validate_measures(args.measures or list(DEFAULT_MEASURES))
+    from .data.pyserini_names import resolve_pyserini_name
+
+    qrels_path = resolve_pyserini_name(args.qrels, "qrels")
+    topics_path = resolve_pyserini_name(args.topics, "topics") if args.topics else None
     if args.output:  # before any work: never over an input, always writable
         check_output_path(args.output)
-        refuse_overwriting_inputs({"--output": args.output}, {"qrels": args.qrels, **{f"run {r}": r for r in args.runs}})
-    measures = args.measures or list(DEFAULT_MEASURES)
-    qrels = read_qrels(args.qrels)
+        inputs = {"qrels": qrels_path, **{f"run {r}": r for r in args.runs}}
+        if topics_path:
+            inputs["topics"] = topics_path
+        refuse_overwriting_inputs({"--output": args.output}, inputs)
+    qrels = read_qrels(qrels_path)
+    topics = None
+    if topics_path:
+        from .trec_io import read_topics
+
+        topics = [q.qid for q in read_topics(topics_path)]
     results = {}
     for i, r in enumerate(args.runs):
         name = r if r not in results else f"{r}#{i + 1}"
-        results[name] = evaluate_run(qrels, r, measures, complete=args.complete, relevance_level=args.relevance_level)
+        results[name] = evaluate_run(qrels, r, measures, complete=True, relevance_level=args.relevance_level,
+                                     depth=args.depth, topics=topics)
+    n_judged = next(iter(results.values())).num_queries
+    convention = f"averaged over {n_judged} judged queries ({AVERAGING})"
     fmt = args.format or ("trec_eval" if len(results) == 1 else "table")
     if fmt == "trec_eval":
         text = "".join(format_trec_eval(r, "all", args.per_query) for r in results.values())
@@ -312,10 +406,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             for name in names[1:]:
                 sig[name] = {k: paired_test(results[name], base, k, n_comparisons=len(names) - 1, test=args.test)
                              for k in base.aggregate if k not in _SUM_MEASURES}
-        text = format_table(results, sig)
+        text = format_table(results, sig) + f"\nScores {convention}.\n"
         if sig:
             text += f"\n† p < 0.05 against {names[0]} ({args.test} test, Bonferroni over {len(names) - 1} comparisons)\n"
     sys.stdout.write(text)
+    if fmt != "table":
+        print(f"evaluate: {convention}", file=sys.stderr)
     if args.output:
         write_text_atomic(args.output, text)
     return 0

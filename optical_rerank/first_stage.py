@@ -145,12 +145,17 @@ class IndexConfig:
     pyserini_version: str = ""
 
 
+CORPUS_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz")
+
+
 def _corpus_files(corpus: str | Path) -> list[Path]:
+    """The JsonCollection files of a corpus: the file itself, or a directory's ``*.jsonl``, ``*.json``
+    and their gzip-compressed ``*.gz`` forms (as Anserini's JsonCollection reads them), sorted by name."""
     p = Path(corpus)
     if p.is_dir():
-        files = sorted(f for f in p.iterdir() if f.suffix in (".jsonl", ".json") and f.is_file())
+        files = sorted(f for f in p.iterdir() if f.name.endswith(CORPUS_SUFFIXES) and f.is_file())
         if not files:
-            raise InputFormatError(p, None, "corpus directory holds no .jsonl files")
+            raise InputFormatError(p, None, "corpus directory holds no .jsonl, .json, .jsonl.gz or .json.gz files")
         return files
     if not p.is_file():
         raise InputFormatError(p, None, "corpus file not found")
@@ -198,8 +203,9 @@ def build_index(corpus: str | Path, index_dir: str | Path, language: str | None 
     try:
         with staged_dir(index_dir) as tmp_index:
             for i, f in enumerate(files):
-                os.symlink(f.resolve(), tmp_input / f"{i:04d}-{f.name}" if f.suffix == ".jsonl"
-                           else tmp_input / f"{i:04d}-{f.stem}.jsonl")
+                base = f.name.removesuffix(".gz")
+                base = base[:-len(".json")] + ".jsonl" if base.endswith(".json") else base
+                os.symlink(f.resolve(), tmp_input / f"{i:04d}-{base}{'.gz' if f.name.endswith('.gz') else ''}")
             args = ["-collection", "JsonCollection", "-generator", "DefaultLuceneDocumentGenerator",
                     "-input", str(tmp_input), "-index", str(tmp_index), "-threads", str(max(1, threads)),
                     "-storePositions", "-storeDocvectors", "-storeRaw", "-quiet", *choice.index_args()]
@@ -284,6 +290,96 @@ def index_search_language(index: str | Path, language: str | None) -> tuple[str,
     return want.code, None
 
 
+@dataclass(frozen=True)
+class LanguageCheck:
+    """How the analyzer of a search was checked against an index (recorded in ``<run>.pipeline.json``).
+
+    ``status``: ``"recorded"`` (an index of ours: its own record), ``"verified"`` (a foreign index
+    whose stored documents the analyzer reproduces), ``"unverified"`` (a foreign index without
+    stored text).
+    """
+
+    language: str
+    status: str
+    detail: str = ""
+
+
+def _analyzer_key(choice: AnalyzerChoice) -> tuple[str, bool, bool]:
+    return choice.anserini_language, choice.stemming, choice.stopwords
+
+
+def _candidate_analyzers() -> dict[tuple[str, bool, bool], AnalyzerChoice]:
+    """One :class:`AnalyzerChoice` per distinct analyzer (English first, then the fallback, then the others)."""
+    out: dict[tuple[str, bool, bool], AnalyzerChoice] = {}
+    for code in ("en", "sw", *ANALYZER_LANGUAGES):
+        choice = analyzer_for(code)
+        out.setdefault(_analyzer_key(choice), choice)
+    return out
+
+
+def check_index_language(index: str | Path, language: str | None, sample: int = 40,
+                         tolerance: float = 0.02) -> LanguageCheck:
+    """Check that ``language``'s analyzer (default English) is the one an index not built by us was built with.
+
+    Up to ``sample`` stored documents (spread over the index) are analysed with every candidate
+    analyzer; an analyzer's score is the share of the distinct terms it produces that the index
+    holds. ``language`` passes when its score is within ``tolerance`` of the best. Without stored
+    text the check cannot be made: status ``"unverified"``.
+
+    Raises
+    ------
+    ConfigError
+        An unknown ``language``, or a mismatch (naming the analyzer that matches).
+    """
+    want = analyzer_for(language)
+    from pyserini.analysis import Analyzer, get_lucene_analyzer  # heavy (needs the JVM up)
+
+    reader = java.lucene_index_reader_class()(str(index))
+    n_docs = int(reader.stats()["documents"])
+    texts = []
+    for i in sorted({int(k * n_docs / sample) for k in range(min(sample, n_docs))}):
+        try:
+            docid = reader.convert_internal_docid_to_collection_docid(i)
+            doc = reader.doc(docid)
+        except Exception:  # noqa: BLE001  (a deleted or unreadable document: skip it)
+            continue
+        text = doc_text_from_raw(doc.raw(), doc.contents()) if doc is not None else None
+        if text:
+            texts.append(text[:2000])
+    if not texts:
+        return LanguageCheck(want.code, "unverified", f"{index} stores no document text: the analyzer of "
+                                                      f"'{want.code}' could not be checked against it")
+    present: dict[str, bool] = {}
+    scores: dict[tuple[str, bool, bool], float] = {}
+    candidates = _candidate_analyzers()
+    candidates.setdefault(_analyzer_key(want), want)
+    for key, choice in candidates.items():
+        try:
+            analyzer = Analyzer(get_lucene_analyzer(language=choice.anserini_language, stemming=choice.stemming,
+                                                    stopwords=choice.stopwords))
+            terms = {t for text in texts for t in analyzer.analyze(text)}
+        except Exception:  # noqa: BLE001  (an analyzer this Java cannot run, e.g. Thai: no candidate)
+            if key == _analyzer_key(want):
+                raise ConfigError(f"--language {language}: the analyzer of '{want.code}' cannot run here "
+                                  f"(this Java lacks what it needs)") from None
+            continue
+        if not terms:
+            continue
+        for t in terms - present.keys():
+            present[t] = reader.get_term_counts(t, analyzer=None)[0] > 0
+        scores[key] = sum(present[t] for t in terms) / len(terms)
+    best_key = max(scores, key=lambda k: scores[k])  # insertion order breaks ties: English, fallback, others
+    mine = scores.get(_analyzer_key(want), 0.0)
+    detail = (f"{mine:.0%} of the terms the analyzer of '{want.code}' makes of {len(texts)} stored documents are "
+              f"in the index")
+    if mine >= scores[best_key] - tolerance:
+        return LanguageCheck(want.code, "verified", detail)
+    best = candidates[best_key]
+    asked = f"--language {language}" if language else "English (the default, no --language)"
+    raise ConfigError(f"{asked} does not match {index}: {detail}, against {scores[best_key]:.0%} with the analyzer "
+                      f"of '{best.code}' ({best.description}); pass --language {best.code}")
+
+
 def remove_duplicate_hits(hits: Sequence[Hit]) -> list[Hit]:
     """Keep the first hit of each docid (as Pyserini's ``--remove-duplicates``), ranks renumbered from 1."""
     seen: set[str] = set()
@@ -294,6 +390,22 @@ def remove_duplicate_hits(hits: Sequence[Hit]) -> list[Hit]:
             continue
         seen.add(docid)
         out.append(Hit(h.qid, h.docid, h.score, len(out) + 1, h.text))
+    return out
+
+
+def max_passage_hits(hits: Sequence[Hit], delimiter: str = "#", k: int = 100) -> list[Hit]:
+    """Pyserini's ``--max-passage``: each document (the docid before ``delimiter``) once, at its best
+    passage's score and place, ranks renumbered, the first ``k`` documents kept."""
+    seen: set[str] = set()
+    out: list[Hit] = []
+    for h in hits:
+        docid = h.docid.split(delimiter)[0] if delimiter else h.docid.strip()
+        if docid in seen:
+            continue
+        seen.add(docid)
+        out.append(Hit(h.qid, docid, h.score, len(out) + 1, h.text))
+        if len(out) >= k:
+            break
     return out
 
 
@@ -353,6 +465,7 @@ class Bm25Config:
     rm3_fb_terms: int = 10
     rm3_fb_docs: int = 10
     rm3_original_query_weight: float = 0.5
+    rm3_filter_terms: bool = True
     extra: dict = field(default_factory=dict)
 
 
@@ -404,13 +517,15 @@ class Bm25Retriever:
     index : index directory (built by :func:`build_index`, or any Lucene index with ``language`` given).
     k1, b : BM25 parameters (explicit; Anserini's defaults are 0.9 / 0.4).
     language : analyzer for queries; default: the one recorded in the index.
-    rm3 : enable RM3 with ``filter_terms=False`` so that non-Latin expansion terms are kept
-        (the Pyserini CLI's ``--rm3`` keeps only ``[a-z0-9]`` terms).
+    rm3 : enable RM3 (``rm3_fb_terms``, ``rm3_fb_docs``, ``rm3_original_query_weight``: Pyserini's
+        defaults 10, 10, 0.5).
+    rm3_filter_terms : as Pyserini's ``--rm3`` (``True``, the default): expansion terms are only
+        ``[a-z0-9]`` terms; ``False`` keeps every term (non-Latin scripts included).
     """
 
     def __init__(self, index: str | Path, k1: float = 0.9, b: float = 0.4, language: str | None = None,
                  rm3: bool = False, rm3_fb_terms: int = 10, rm3_fb_docs: int = 10,
-                 rm3_original_query_weight: float = 0.5):
+                 rm3_original_query_weight: float = 0.5, rm3_filter_terms: bool = True):
         if k1 <= 0 or not (0.0 <= b <= 1.0):
             raise ConfigError(f"BM25 needs k1 > 0 and 0 <= b <= 1, got k1={k1}, b={b}")
         self.index = str(index)
@@ -424,7 +539,8 @@ class Bm25Retriever:
         self.choice = choice
         self.config = Bm25Config(index=self.index, k1=k1, b=b, language=choice.code, rm3=rm3,
                                  rm3_fb_terms=rm3_fb_terms, rm3_fb_docs=rm3_fb_docs,
-                                 rm3_original_query_weight=rm3_original_query_weight)
+                                 rm3_original_query_weight=rm3_original_query_weight,
+                                 rm3_filter_terms=bool(rm3_filter_terms))
         searcher_cls = java.lucene_searcher_class()
         self.searcher = searcher_cls(self.index)
         if choice.stemming and choice.stopwords and choice.anserini_language != "en":
@@ -436,7 +552,8 @@ class Bm25Retriever:
                                                            stopwords=choice.stopwords))
         self.searcher.set_bm25(float(k1), float(b))
         if rm3:
-            self.searcher.set_rm3(rm3_fb_terms, rm3_fb_docs, float(rm3_original_query_weight), filter_terms=False)
+            self.searcher.set_rm3(rm3_fb_terms, rm3_fb_docs, float(rm3_original_query_weight),
+                                 filter_terms=bool(rm3_filter_terms))
 
     def doc_text(self, docid: str) -> str | None:
         """Stored text of a document (title + contents), or ``None`` if absent."""
@@ -506,5 +623,6 @@ def candidates_from_run(run_path: str | Path, queries: Sequence[Query], depth: i
 
 
 def load_corpus_texts(path: str | Path) -> dict[str, str]:
-    """``{docid: text}`` from a JsonCollection file (title + contents)."""
-    return {d.docid: (f"{d.title}\n{d.contents}" if d.title else d.contents) for d in read_corpus(path)}
+    """``{docid: text}`` from a JsonCollection file or directory (title + contents)."""
+    return {d.docid: (f"{d.title}\n{d.contents}" if d.title else d.contents)
+            for f in _corpus_files(path) for d in read_corpus(f)}

@@ -17,9 +17,12 @@ and its ``bin`` directory is put first on ``PATH``: some Pyserini commands (``py
 run ``java`` in a subprocess, which would otherwise find the system's older Java
 (``UnsupportedClassVersionError`` / ``LinkageError`` from the Java 21 fatjar).
 
-Pyserini's own command lines run through ``python -m optical_rerank.pyserini MODULE ARGS...``
-(:mod:`optical_rerank.pyserini`), which calls :func:`start_jvm` first; in a Python session, call
-:func:`start_jvm` before ``import pyserini``.
+In the project's venv none of this needs a call: ``make setup`` installs an import hook
+(:mod:`optical_rerank.pyserini_site`, a ``.pth`` file) that does the same when ``pyserini`` or
+``jnius`` is first imported, so ``import pyserini`` and ``python -m pyserini.search.lucene ...``
+work as Pyserini documents them. Elsewhere, Pyserini's command lines run through
+``python -m optical_rerank.pyserini MODULE ARGS...`` (:mod:`optical_rerank.pyserini`), which calls
+:func:`start_jvm` first; in a Python session, call :func:`start_jvm` before ``import pyserini``.
 """
 from __future__ import annotations
 
@@ -35,7 +38,7 @@ from typing import Any
 from .errors import JavaSetupError
 
 MIN_JAVA = 21
-_OPENAI_PLACEHOLDER = "not-used-by-optical-rerank"
+OPENAI_PLACEHOLDER = "not-used-by-optical-rerank"
 _lock = threading.Lock()
 _started = False
 
@@ -52,6 +55,16 @@ def java_major_version(java_home: str | Path) -> int | None:
         return None
     major = int(m.group(1))
     return int(m.group(2)) if major == 1 and m.group(2) else major  # "1.8" -> 8
+
+
+def java_modules(java_home: str | Path) -> frozenset[str] | None:
+    """The modules of a Java runtime, from the ``MODULES`` line of its ``release`` file (``None``: unknown)."""
+    try:
+        text = (Path(java_home) / "release").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    m = re.search(r'^MODULES="?([^"\n]*)', text, flags=re.M)
+    return frozenset(m.group(1).split()) if m else None
 
 
 def resolve_java_home() -> str:
@@ -119,7 +132,7 @@ def start_jvm() -> None:
         java_home = resolve_java_home()
         use_java_home(java_home)
         if not os.environ.get("OPENAI_API_KEY"):
-            os.environ["OPENAI_API_KEY"] = _OPENAI_PLACEHOLDER
+            os.environ["OPENAI_API_KEY"] = OPENAI_PLACEHOLDER
         import jnius_config  # jvm: configures the VM before it starts
 
         if not jnius_config.vm_running:

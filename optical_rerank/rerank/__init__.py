@@ -45,11 +45,11 @@ from ._config import (
 )
 from ._cross_encoder import CrossEncoderReranker, load_cross_encoder
 from ._shards import merge_runs, parse_shard, shard_queries
-from ._writer import partial_paths, rerank_to_file
+from ._writer import model_weights_sha256, partial_paths, rerank_to_file
 
 __all__ = [
     "Reranker", "CrossEncoderReranker", "BiEncoderReranker", "RerankConfig", "RerankInputError",
-    "rerank_to_file", "partial_paths", "config_sidecar_path", "read_run_sidecar",
+    "rerank_to_file", "model_weights_sha256", "partial_paths", "config_sidecar_path", "read_run_sidecar",
     "shard_queries", "parse_shard", "merge_runs",
     "templates_for", "max_length_for", "fusion_for", "model_card", "ModelCard", "render_template", "is_e5_name",
     "E5_TEMPLATES", "PLAIN_TEMPLATES", "DEFAULT_MAX_LENGTH", "DEFAULT_FUSION_SCALE", "DEFAULT_FUSION_BIENCODER",
