@@ -32,7 +32,8 @@ def main(*systems: str) -> int:
     exp = Experiment(cfg)
     teacher = exp.teacher_dir()
     bitext = exp.data.bitext_files()
-    dev = json.loads(Path("results/students/dev.json").read_text(encoding="utf-8"))
+    dev_file = Path("results/students/dev.json")
+    dev = json.loads(dev_file.read_text(encoding="utf-8")) if dev_file.is_file() else None
     data_cards = {}
     for f in bitext:
         root = Path(f).parent
@@ -52,17 +53,19 @@ def main(*systems: str) -> int:
             "seeds": {"seed": cfg.seed, "note": "data order, dropout and context choice from (seed, step); the LoRA "
                                                 "A matrices from torch.manual_seed(seed)"},
             "data_cards": data_cards,
-            "dev": {"set": "AfriQA dev (hau ibo twi zul), " + dev["candidates"], "queries": dev["queries"],
+            "dev": None if dev is None else {
+                    "set": "AfriQA dev (hau ibo twi zul), " + dev["candidates"], "queries": dev["queries"],
                     "alone": dev["alone"]["macro"].get(system), "fused": dev["fused"]["macro"].get(system),
                     "zero_shot_teacher": {"alone": dev["alone"]["macro"].get("teacher-native"),
                                           "fused": dev["fused"]["macro"].get("teacher-native")},
                     "paired_tests": {"alone": dev["alone"]["paired_tests"].get(system),
                                      "fused": dev["fused"]["paired_tests"].get(system)},
                     "source": "results/students/dev.json"},
-            "selected_by": "the OPTICAL configuration chosen on AfriQA dev earlier (README, choices on dev: OT on the "
-                           "last layer, in context, with the score term); test never used",
+            "selected_by": ("the OPTICAL configuration chosen on AfriQA dev earlier (README, choices on dev: OT on the "
+                            "last layer, in context, with the score term); test never used" if system == "optical" else
+                            "a comparison baseline of optical-afriqa (same teacher, bitext, budget and LoRA rank)"),
         }
-        if "ctx" in system or block.get("in_context"):
+        if block.get("in_context"):
             ctx = exp.context_passages(bitext, int(block.get("context_k", 3)), block.get("context_corpus"))
             extra["contexts"] = {"file": ctx.name, "sha256": sha256_file(ctx),
                                  "rule": f"BM25 top-{block.get('context_k', 3)} AfriQA English passages of each "
