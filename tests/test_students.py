@@ -254,3 +254,18 @@ def test_shipped_students_of_the_package_are_listed_checked_and_small():
         assert card["config"]["query_template"] == "query: {text}" and card["data_cards"]
     total = sum(p.stat().st_size for p in SHIPPED_ROOT.rglob("*") if p.is_file())
     assert total < 40 * 1024 * 1024
+
+
+def test_experiment_student_blocks_may_name_a_shipped_student(tmp_path):
+    from optical_rerank.experiment import ExperimentConfig
+
+    cfg = ExperimentConfig(name="x", teacher={"shipped": "teacher-e5-lora"}, students={"optical": {"shipped": "optical-afriqa"}},
+                           systems=("bm25-native", "teacher-native", "optical"))
+    assert cfg.students["optical"] == {"shipped": "optical-afriqa"}
+    for block, match in (({"shipped": "nope"}, "shipped student"), ({"shipped": "optical-afriqa", "steps": 3}, "alone"),
+                         ({"shipped": "teacher-e5-lora"}, "shipped student")):
+        with pytest.raises(ConfigError, match=match):
+            ExperimentConfig(name="x", students={"optical": block})
+    demo = ExperimentConfig.load(Path(__file__).resolve().parents[1] / "configs" / "demo.yaml")
+    assert demo.students == {"optical": {"shipped": "optical-afriqa"}} and demo.teacher == {"shipped": "teacher-e5-lora"}
+    assert demo.candidates == "native" and demo.afriqa == {"languages": ["hau", "swa", "yor", "zul"], "split": "test"}
