@@ -76,7 +76,7 @@ def test_typos_and_bad_values_fail_at_load_naming_the_key(tmp_path):
     with pytest.raises(ConfigError, match="depth"):  # overrides are checked too
         replace(ExperimentConfig(name="x"), depth=0)
     # the committed experiment configs load
-    for name in ("afriqa", "afriqa-dev", "afriqa-dev-score", "demo"):
+    for name in ("afriqa", "afriqa-dev", "afriqa-dev-score", "demo", "students-dev"):
         assert ExperimentConfig.load(Path(__file__).resolve().parents[1] / "configs" / f"{name}.yaml").name
 
 

@@ -49,7 +49,14 @@ Where things are
 ``_trainer.py``      :func:`distill` and the :class:`Trainer`: the whole training loop
 ``_checkpoint.py``   the run directory: checkpoints, ``result.json``, the final student
 ``_distributed.py``  ``torchrun``: process group, device, collectives
+``_lang.py``         ``--lang L``: a language's bitext from the registry and a shipped student's recipe
 ``_cli.py``          ``python -m optical_rerank.distill`` (``__main__.py``)
+
+LoRA students (``lora_r > 0``): the student is the frozen teacher plus a new LoRA adapter
+(``peft``, every attention and feed-forward projection, pooler and head), only the adapter trains
+and checkpoints; ``OUTPUT/model`` holds the float16 adapter and the merged student, and
+``python -m optical_rerank.models ship OUTPUT/model --name N --base TEACHER`` makes it a shipped
+model (``optical_rerank/models/shipped/N/``) that ``--model N`` loads with no training.
 
 Multi-process: under ``torchrun --nproc_per_node=N`` the student is wrapped in
 ``DistributedDataParallel`` (gloo on CPU, nccl on GPU); each rank takes a contiguous, equal share

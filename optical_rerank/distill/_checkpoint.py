@@ -7,7 +7,13 @@ Layout of ``output``::
     output/train_log.jsonl              one JSON object per logged step / evaluation / resume
     output/model/                       final student: config.json, model.safetensors, tokenizer
                                         files, distill_config.json, provenance.json
+                                        (+ adapter_model.safetensors of a LoRA student)
     output/result.json                  written last: the run is complete
+
+A LoRA student (``lora_r > 0``) checkpoints only its trainable tensors (the adapter, pooler and
+head: the rest is the frozen teacher), and its ``model/`` holds the adapter in float16
+(``adapter_model.safetensors``, what a shipped student carries) next to the teacher with that
+adapter merged (``model.safetensors``, what the reranker loads).
 
 Checkpoint and model directories are written to a temporary directory and renamed into place
 (:func:`optical_rerank.files.staged_dir`). ``optimizer.pt`` holds our own optimizer/scheduler
@@ -25,11 +31,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_model, save_model
+from safetensors.torch import load_file, load_model, save_file, save_model
 
 from ..config import config_diff
 from ..errors import ConfigError, ModelError
 from ..files import staged_dir, write_json_atomic
+from ..models import ADAPTER_FILE, adapter_state
 from ..rerank import DISTILL_CARD
 from ._config import DistillConfig
 
@@ -77,12 +84,21 @@ def _rng_restore(snap: Mapping[str, Any]) -> None:
     random.setstate((p[0], tuple(p[1]), p[2]))
 
 
+def _trainable(student: Any) -> dict[str, Any]:
+    return {n: p for n, p in student.named_parameters() if p.requires_grad}
+
+
 def save_checkpoint(output: Path, step: int, student: Any, optimizer: Any, scheduler: Any,
-                    state: dict[str, Any], keep: int) -> Path:
-    """Write ``output/checkpoints/step-<step>`` and delete all but the ``keep`` newest checkpoints."""
+                    state: dict[str, Any], keep: int, trainable_only: bool = False) -> Path:
+    """Write ``output/checkpoints/step-<step>`` and delete all but the ``keep`` newest checkpoints
+    (``trainable_only``: the weights file holds only the parameters that train, a LoRA student's adapter)."""
     final = output / "checkpoints" / f"step-{step:08d}"
     with staged_dir(final) as tmp:
-        save_model(student, str(tmp / "model.safetensors"))
+        if trainable_only:
+            save_file({n: p.detach().contiguous() for n, p in _trainable(student).items()},
+                      str(tmp / "model.safetensors"))
+        else:
+            save_model(student, str(tmp / "model.safetensors"))
         torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, tmp / "optimizer.pt")
         write_json_atomic(tmp / "rng.json", _rng_snapshot())
         write_json_atomic(tmp / "state.json", {"format": CHECKPOINT_FORMAT, "step": step, **state})
@@ -117,10 +133,22 @@ def read_checkpoint_state(path: Path, output: Path, identity: Mapping[str, Any],
     return state
 
 
-def load_checkpoint(path: Path, student: Any, optimizer: Any, scheduler: Any, device: torch.device) -> None:
-    """Restore the student's weights, the optimizer/scheduler state and the RNGs from ``path``."""
+def load_checkpoint(path: Path, student: Any, optimizer: Any, scheduler: Any, device: torch.device,
+                    trainable_only: bool = False) -> None:
+    """Restore the student's weights (``trainable_only``: those that train), the optimizer/scheduler
+    state and the RNGs from ``path``."""
     try:
-        missing, unexpected = load_model(student, str(path / "model.safetensors"), strict=False, device=str(device))
+        if trainable_only:
+            saved = load_file(str(path / "model.safetensors"), device=str(device))
+            params = _trainable(student)
+            missing, unexpected = set(params) - set(saved), set(saved) - set(params)
+            if not (missing or unexpected):
+                with torch.no_grad():
+                    for n, p in params.items():
+                        p.copy_(saved[n])
+        else:
+            missing, unexpected = load_model(student, str(path / "model.safetensors"), strict=False,
+                                             device=str(device))
         if missing or unexpected:
             raise ModelError(f"missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}")
         blob = torch.load(path / "optimizer.pt", map_location=device, weights_only=True)
@@ -157,8 +185,13 @@ def read_finished(output: Path, identity: Mapping[str, Any], fingerprint: str) -
 def write_model_dir(model_dir: Path, student: Any, tokenizer: Any, config: DistillConfig,
                     provenance: Mapping[str, Any]) -> None:
     """The final student as a Hugging Face directory (safetensors only) with ``distill_config.json``
-    and ``provenance.json``."""
+    and ``provenance.json``; a LoRA student (``config.lora_r > 0``, a ``peft`` model whose adapter
+    is already rounded to float16) also gets ``adapter_model.safetensors`` and is saved merged
+    (the student object is merged in place: call this last)."""
     with staged_dir(model_dir) as tmp:
+        if config.lora is not None:
+            save_file(adapter_state(student), str(tmp / ADAPTER_FILE))
+            student = student.merge_and_unload()
         student.save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))
         for stray in tmp.iterdir():

@@ -2,7 +2,9 @@
 
 ``python -m optical_rerank.distill --teacher DIR --bitext FILE... --output DIR [options]``;
 rerunning the same command resumes from the latest checkpoint in ``--output``; runs under
-``torchrun`` for several processes. Errors are one line on stderr, exit status 2
+``torchrun`` for several processes. ``python -m optical_rerank.distill --lang L [--output DIR]``
+prepares L's bitext from the registry and trains a student with a shipped student's recipe
+(:mod:`._lang`; options given explicitly override the recipe's). Errors are one line on stderr, exit status 2
 (:func:`optical_rerank.cli.run_cli`).
 """
 from __future__ import annotations
@@ -19,6 +21,7 @@ from ..errors import ConfigError
 from ._config import COSTS, GRADS, MARGINALS, SAMPLING, SIDES, DistillConfig
 from ._data import read_bitext_files, read_passages
 from ._distributed import env_int
+from ._lang import DEFAULT_RECIPE, distill_language
 from ._trainer import distill
 from .losses import METHODS
 
@@ -62,10 +65,17 @@ def build_parser() -> argparse.ArgumentParser:
                     "(optimal-transport alignment of token states on bitext), or the MSE baseline. "
                     "Rerunning the same command resumes from the latest checkpoint in --output. "
                     "Runs under torchrun for several processes.")
-    p.add_argument("--teacher", required=True, help="teacher cross-encoder: model directory or zoo name")
-    p.add_argument("--bitext", required=True, nargs="+", type=Path, metavar="FILE",
+    p.add_argument("--teacher", help="teacher cross-encoder: model directory, zoo or shipped name (not with --lang)")
+    p.add_argument("--bitext", nargs="+", type=Path, metavar="FILE",
                    help="bitext files x<TAB>en<TAB>source (bitext.<lang>.tsv: <lang> is the language group)")
-    p.add_argument("--output", required=True, type=Path, help="run directory (final model in OUTPUT/model)")
+    p.add_argument("--output", type=Path,
+                   help="run directory (final model in OUTPUT/model; with --lang default work/students/<L>)")
+    p.add_argument("--lang", nargs="+", default=None, metavar="L",
+                   help="one command for a new language: prepare L's bitext from the registry and train with the "
+                        "recipe of a shipped student (--recipe); other options given explicitly override it")
+    p.add_argument("--recipe", default=DEFAULT_RECIPE, help=f"with --lang: the shipped student (default {DEFAULT_RECIPE})")
+    p.add_argument("--data-root", type=Path, default=Path("work/data"),
+                   help="with --lang: where the bitext and the context collection are prepared (default work/data)")
     p.add_argument("--config", type=Path, default=None,
                    help="distill_config.json to start from (command-line options given explicitly override it)")
     g = p.add_argument_group("objective")
@@ -103,6 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--grad-clip", type=_clip_arg, default=d.grad_clip, help="max gradient norm ('none': off)")
     t.add_argument("--train-embeddings", dest="freeze_embeddings", action="store_false", default=d.freeze_embeddings,
                    help="also update the word-embedding matrix (slow on CPU; frozen by default)")
+    t.add_argument("--lora-r", type=int, default=d.lora_r,
+                   help="LoRA student: rank of a new adapter on the frozen teacher (0: train the whole student)")
+    t.add_argument("--lora-alpha", type=int, default=d.lora_alpha, help="LoRA alpha (default 2 * rank)")
+    t.add_argument("--lora-dropout", type=float, default=d.lora_dropout)
     t.add_argument("--seed", type=int, default=d.seed)
     t.add_argument("--sampling", choices=SAMPLING, default=d.sampling,
                    help="uniform over pairs, or balanced over languages (bitext files)")
@@ -128,11 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> DistillConfig:
     """Build the :class:`DistillConfig` of a parsed command line (``--config`` file, then explicit options)."""
     values: dict[str, Any] = {}
-    explicit = set(vars(args))
+    explicit = set(vars(args)) - _NOT_CONFIG
     if args.config is not None:
         values = DistillConfig.load(args.config).to_dict()
         defaults = vars(build_parser().parse_args(["--teacher", "-", "--bitext", "-", "--output", "-"]))
-        explicit = {k for k, v in vars(args).items() if defaults.get(k) != v}
+        explicit = _explicit(args, defaults)
     values.update({k: v for k, v in vars(args).items() if k in explicit})
     show_progress = False if args.no_progress else values.get("show_progress", sys.stderr.isatty())
     return from_args(DistillConfig, argparse.Namespace(**values), required=("teacher", "output"),
@@ -141,10 +155,43 @@ def config_from_args(args: argparse.Namespace) -> DistillConfig:
                      show_progress=show_progress)
 
 
+#: options of the command line that are not DistillConfig fields
+_NOT_CONFIG = {"config", "bitext", "passages", "dev_bitext", "no_progress", "lang", "recipe", "data_root"}
+
+
+def _explicit(args: argparse.Namespace, defaults: dict[str, Any]) -> set[str]:
+    return {k for k, v in vars(args).items() if defaults.get(k) != v} - _NOT_CONFIG
+
+
+def _main_lang(args: argparse.Namespace, started: float) -> int:
+    """``--lang``: the recipe's student for the given languages (see :mod:`._lang`)."""
+    if args.teacher is not None or args.bitext is not None or args.config is not None or args.passages is not None:
+        raise ConfigError("--lang takes its teacher, bitext, config and passages from the recipe: "
+                          "drop --teacher/--bitext/--config/--passages")
+    defaults = vars(build_parser().parse_args(["--lang", "x"]))
+    overrides = {k: getattr(args, k) for k in _explicit(args, defaults) - {"output"}}
+    if "eval_topics" in overrides or "strict_leakage" in overrides:
+        raise ConfigError("--lang: the leakage guard is the bitext registry's (AfriQA dev and test always); "
+                          "drop --eval-topics/--strict-leakage")
+    if args.no_progress:
+        overrides["show_progress"] = False
+    model = distill_language(args.lang, recipe=args.recipe, output=args.output, data_root=args.data_root,
+                             overrides=overrides)
+    print(model)
+    print(f"wall time: {time.perf_counter() - started:.1f}s", file=sys.stderr)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status. Errors are :class:`OpticalRerankError` (see ``cli.run_cli``)."""
     started = time.perf_counter()
     args = build_parser().parse_args(argv)
+    if args.lang is not None:
+        return _main_lang(args, started)
+    missing = [f"--{n}" for n in ("teacher", "bitext", "output") if getattr(args, n) is None]
+    if missing:
+        raise ConfigError(f"{', '.join(missing)} required (or --lang L to prepare a language's bitext and "
+                          "use a shipped student's recipe)")
     config = config_from_args(args)
     if args.passages is not None and not config.in_context:
         raise ConfigError("--passages needs --in-context")

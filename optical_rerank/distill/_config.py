@@ -64,6 +64,15 @@ class DistillConfig(JsonConfig):
         step time on CPU (with them frozen the AfriQA experiment's OT student ran at ~1.4 s/step, batch 16,
         ``results/afriqa/models/*/train_log.jsonl``; trained, several times slower), and the
         transformer layers alone can map foreign tokens onto the teacher's English states.
+    lora_r : ``0``: the student is a full copy of the teacher and every parameter (but frozen
+        embeddings) is trained; ``r > 0``: the student is the frozen teacher plus a new LoRA
+        adapter of rank ``r`` (``peft``) on every attention and feed-forward projection
+        (:data:`optical_rerank.models.LORA_TARGETS`), with the pooler and score head trained in full:
+        only the adapter is trained, and it is what a shipped student carries (a few MB in float16).
+        The final adapter is rounded to float16 before the last evaluation and the merge, so the
+        run's ``model/`` is exactly the shipped student.
+    lora_alpha : LoRA scaling numerator (``None``: ``2 * lora_r``).
+    lora_dropout : dropout on the LoRA input (seeded per step like every dropout).
     seed : seeds data order, dropout and the dev split.
     sampling : ``"uniform"`` over pairs (epoch permutations) or ``"language"`` (each language,
         see :class:`LangPair`, equally often, epochs within each language).
@@ -103,6 +112,9 @@ class DistillConfig(JsonConfig):
     weight_decay: float = 0.01
     grad_clip: float | None = 1.0
     freeze_embeddings: bool = True
+    lora_r: int = 0
+    lora_alpha: int | None = None
+    lora_dropout: float = 0.0
     seed: int = 0
     sampling: str = "uniform"
     dev_size: int = 0
@@ -143,7 +155,7 @@ class DistillConfig(JsonConfig):
             v = getattr(self, name)
             if isinstance(v, os.PathLike):
                 object.__setattr__(self, name, os.fspath(v))
-        for name in ("reg", "tol", "lr", "weight_decay", "score_weight", "anchor_weight"):
+        for name in ("reg", "tol", "lr", "weight_decay", "score_weight", "anchor_weight", "lora_dropout"):
             v = getattr(self, name)
             if is_int(v):
                 object.__setattr__(self, name, float(v))
@@ -185,6 +197,14 @@ class DistillConfig(JsonConfig):
         need(is_number(self.weight_decay) and self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay!r}")
         need(self.grad_clip is None or (is_number(self.grad_clip) and self.grad_clip > 0),
              f"grad_clip must be None or a number > 0, got {self.grad_clip!r}")
+        need(is_int(self.lora_r) and self.lora_r >= 0,
+             f"lora_r must be an integer >= 0 (0: train the whole student), got {self.lora_r!r}")
+        need(self.lora_alpha is None or (is_int(self.lora_alpha) and self.lora_alpha >= 1),
+             f"lora_alpha must be None (2 * lora_r) or an integer >= 1, got {self.lora_alpha!r}")
+        need(is_number(self.lora_dropout) and 0 <= self.lora_dropout < 1,
+             f"lora_dropout must be a number in [0, 1), got {self.lora_dropout!r}")
+        need(self.lora_r > 0 or (self.lora_alpha is None and self.lora_dropout == 0),
+             "lora_alpha and lora_dropout apply to a LoRA student: set lora_r > 0")
         need(is_int(self.seed) and self.seed >= 0, f"seed must be an integer >= 0, got {self.seed!r}")
         need(self.sampling in SAMPLING, f"sampling must be one of {SAMPLING}, got {self.sampling!r}")
         need(is_int(self.dev_size) and self.dev_size >= 0, f"dev_size must be an integer >= 0, got {self.dev_size!r}")
@@ -216,6 +236,13 @@ class DistillConfig(JsonConfig):
         return from_dict(cls, obj, required=("teacher", "output"))
 
     @property
+    def lora(self) -> tuple[int, int, float] | None:
+        """``(r, alpha, dropout)`` of a LoRA student, ``None`` for a full student."""
+        if not self.lora_r:
+            return None
+        return self.lora_r, self.lora_alpha if self.lora_alpha is not None else 2 * self.lora_r, self.lora_dropout
+
+    @property
     def warmup_steps(self) -> int:
         """Linear warmup steps: ``warmup``, or 10% of ``steps`` when it is ``None``."""
         return self.steps // 10 if self.warmup is None else self.warmup
@@ -225,6 +252,9 @@ class DistillConfig(JsonConfig):
         d = self.to_dict()
         for name in RESUME_NEUTRAL:
             d.pop(name)
+        if not self.lora_r:  # a full student's identity is what it was before the LoRA option
+            for name in ("lora_r", "lora_alpha", "lora_dropout"):
+                d.pop(name)
         return d
 
 

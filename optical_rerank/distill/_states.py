@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from ..errors import ConfigError, ModelError
-from ..models import load_cross_encoder_model, resolve_model
+from ..models import apply_lora, load_cross_encoder_model, resolve_model
 from ..rerank import render_template
 from ._config import SIDES, resolve_layers
 
@@ -227,21 +227,36 @@ def _num_labels(model_dir: str) -> int:
     return 1
 
 
-def load_teacher_and_student(teacher: str, device: torch.device | str = "cpu") -> tuple[Any, Any, Any, str]:
-    """Load the teacher cross-encoder and make the student as an exact copy of it.
+def load_teacher_and_student(teacher: str, device: torch.device | str = "cpu",
+                             lora: tuple[int, int, float] | None = None) -> tuple[Any, Any, Any, str]:
+    """Load the teacher cross-encoder and make the student from it.
+
+    Parameters
+    ----------
+    teacher : zoo name, shipped name or model directory.
+    device : where both models go.
+    lora : ``(r, alpha, dropout)``: the student is a copy of the teacher wrapped with a new LoRA
+        adapter (:func:`optical_rerank.models.apply_lora`: every attention and feed-forward
+        projection, pooler and head trained in full), only the adapter trainable; ``None``: the
+        student is a full copy, every parameter trainable.
 
     Returns
     -------
     (tokenizer, teacher, student, resolved_path)
-        The teacher is in eval mode with ``requires_grad=False`` everywhere; the student is a deep
-        copy (same architecture and weights) in train mode.
+        The teacher is in eval mode with ``requires_grad=False`` everywhere; the student starts
+        with the same function as the teacher (LoRA's B matrices start at zero) and is in train mode.
     """
     path = resolve_model(teacher)
     tokenizer, model = load_cross_encoder_model(path, num_labels=_num_labels(path))
     model = model.to(device)
-    student = copy.deepcopy(model).train()
-    for p in student.parameters():
-        p.requires_grad_(True)
+    student = copy.deepcopy(model)
+    if lora is None:
+        for p in student.parameters():
+            p.requires_grad_(True)
+    else:
+        r, alpha, dropout = lora
+        student = apply_lora(student, r, alpha, dropout).to(device)
+    student.train()
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)

@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from ..errors import ConfigError, NumericalError
 from ..guard import claim_output_dir, refuse_inputs_inside
-from ..models import weights_sha256
+from ..models import round_adapter_fp16, weights_sha256
 from ..provenance import environment_info
 from ._checkpoint import (
     list_checkpoints,
@@ -240,7 +240,9 @@ class Trainer:
     def _build(self) -> None:
         """Teacher and student, layers, IDF table, frozen embeddings, AdamW, schedule, sampler."""
         cfg, device = self.cfg, self.device
-        self.tokenizer, self.teacher, self.student, self.teacher_path = load_teacher_and_student(cfg.teacher, device)
+        torch.manual_seed(cfg.seed)  # a LoRA student's A matrices (a resumed run loads its own)
+        self.tokenizer, self.teacher, self.student, self.teacher_path = load_teacher_and_student(
+            cfg.teacher, device, cfg.lora)
         self.num_layers = int(self.teacher.config.num_hidden_layers)
         limit = getattr(self.tokenizer, "model_max_length", None)
         if isinstance(limit, int) and 0 < limit < 1_000_000 and cfg.max_length > limit:
@@ -250,7 +252,7 @@ class Trainer:
         if self.state_loss.needs_idf(cfg):
             texts = [t for it in self.train for t in (it.x, it.en)]
             self.idf = build_idf_table(self.tokenizer, texts, int(self.teacher.config.vocab_size)).to(device)
-        if cfg.freeze_embeddings:
+        if cfg.freeze_embeddings and cfg.lora is None:  # a LoRA student trains its adapter only
             self.student.get_input_embeddings().weight.requires_grad_(False)
         trainable = [(n, p) for n, p in self.student.named_parameters() if p.requires_grad]
         decay = [p for _, p in trainable if p.ndim >= 2]
@@ -274,7 +276,8 @@ class Trainer:
             return 0
         _, path = ckpts[-1]
         state = read_checkpoint_state(path, self.output, self.identity, self.fingerprint)
-        load_checkpoint(path, self.student, self.optimizer, self.scheduler, self.device)
+        load_checkpoint(path, self.student, self.optimizer, self.scheduler, self.device,
+                        trainable_only=self.cfg.lora is not None)
         self.resumed_from = int(state["step"])
         self.dev_before, self.last_loss = state.get("dev_before"), state.get("last_loss")
         self.say(f"resuming from {path} (step {self.resumed_from}/{self.cfg.steps})")
@@ -343,7 +346,8 @@ class Trainer:
                     dist.barrier()
                     if dist.main:
                         save_checkpoint(self.output, step, self.student, self.optimizer, self.scheduler,
-                                        self.checkpoint_state(), self.cfg.keep_checkpoints)
+                                        self.checkpoint_state(), self.cfg.keep_checkpoints,
+                                        trainable_only=cfg.lora is not None)
                     dist.barrier()
                 if self.callback is not None:
                     self.callback(step, info)
@@ -354,6 +358,8 @@ class Trainer:
         """Final dev evaluation, the student directory and ``result.json`` (rank 0)."""
         cfg, dist = self.cfg, self.dist
         dev_after = None
+        if cfg.lora is not None:  # the adapter as shipped (float16) is what is evaluated and written
+            round_adapter_fp16(self.student)
         if self.dev and dist.main:
             dev_after = self.evaluate()
             self.log({"event": "eval", "step": cfg.steps, "dev": dev_after})

@@ -50,7 +50,7 @@ class ExperimentConfig:
     ``teacher`` is ``{shipped: NAME}`` (a trained teacher shipped with the package, see
     ``python -m optical_rerank.models list``) or :class:`optical_rerank.teacher.TeacherConfig` fields (trained), ``students`` maps a
     system name (``optical``, ``kd``) to :class:`optical_rerank.distill.DistillConfig` fields (plus
-    ``context_k`` and ``context_corpus``), and each dataset block (``afriqa``, ``xquad_r``,
+    ``context_k`` and ``context_corpus``) or to ``{shipped: NAME}`` (a shipped student: nothing to train), and each dataset block (``afriqa``, ``xquad_r``,
     ``ntrex``, ``dl19``) lists its languages; ``None`` leaves a dataset out. Every field is checked
     when the config is built (:meth:`check`).
     """
@@ -163,8 +163,13 @@ class ExperimentConfig:
             key = f"students.{name}"
             if name in ALL_SYSTEMS and name not in ("kd", "optical"):
                 raise ConfigError(f"{key}: student name {name!r} is a baseline system; use another name")
+            if isinstance(block, dict) and "shipped" in block:  # a trained student shipped with the package
+                _need(set(block) == {"shipped"} and block["shipped"] in shipped_models("student"), f"{key}.shipped",
+                      f"must be alone and name a shipped student ({', '.join(shipped_models('student')) or 'none'})",
+                      block)
+                continue
             if not isinstance(block, dict) or "method" not in block:
-                raise ConfigError(f"{key} must be a mapping with a `method` (ot, mse or score)")
+                raise ConfigError(f"{key} must be a mapping with a `method` (ot, mse or score) or {{shipped: NAME}}")
             ctx_k = block.get("context_k", 3)
             _need(is_int(ctx_k) and ctx_k >= 1, f"{key}.context_k", "must be an integer >= 1", ctx_k)
             corpus = block.get("context_corpus")

@@ -86,14 +86,18 @@ class Experiment:
         write_text_atomic(path, "\n".join(lines) + "\n")
         return path
 
-    def student_dir(self, system: str, teacher: str, bitext: list[str]) -> str:
-        """The student ``system`` distilled from ``teacher`` on ``bitext`` (reused when its key matches)."""
+    def student_dir(self, system: str, teacher: str, bitext: list[str], output: str | Path | None = None) -> str:
+        """The student ``system`` distilled from ``teacher`` on ``bitext`` (reused when its key matches),
+        in ``output`` (default ``<models_root>/student-<system>-<key>``); a ``{shipped: NAME}`` block is
+        the shipped student, merged on first use, nothing trained."""
         from ..distill import distill, read_bitext_files, read_passages  # heavy
 
         block = self.cfg.students[system]
+        if "shipped" in block:
+            return str(shipped_model_dir(block["shipped"]))
         eval_topics = self.data.eval_topic_files()
         key = student_key(teacher, bitext, block, self.cfg.seed, eval_topics)
-        out = Path(self.cfg.models_root) / f"student-{system}-{key}"
+        out = Path(output) if output is not None else Path(self.cfg.models_root) / f"student-{system}-{key}"
         dcfg = _distill_config({**distill_fields(block), "teacher": teacher, "output": str(out),
                                 "eval_topics": eval_topics}, self.cfg.seed)
         if (out / "result.json").is_file():
@@ -236,7 +240,8 @@ class Experiment:
         timings["teacher_s"] = round(time.time() - t0, 1)
         students = [s for s in cfg.students if s in wanted]
         if students:
-            bitext = self.data.bitext_files()
+            trained = [s for s in students if "shipped" not in cfg.students[s]]
+            bitext = self.data.bitext_files() if trained else []
             for s in students:
                 t0 = time.time()
                 models[s] = self.student_dir(s, models["teacher"], bitext)

@@ -25,7 +25,8 @@ from ..files import dir_lock, sha256_file, staged_dir, write_json_atomic
 from ..paths import cache_dir
 
 __all__ = ["SHIPPED_ROOT", "CARD_FILE", "ADAPTER_FILE", "LORA_TARGETS", "shipped_models", "shipped_card",
-           "shipped_model_dir", "apply_lora", "load_lora_model"]
+           "shipped_model_dir", "apply_lora", "load_lora_model", "adapter_state", "round_adapter_fp16",
+           "ship_lora_student", "MAX_ADAPTER_BYTES"]
 
 SHIPPED_ROOT = Path(__file__).resolve().parent / "shipped"
 CARD_FILE = "card.json"
@@ -34,6 +35,10 @@ ADAPTER_FILE = "adapter_model.safetensors"
 LORA_TARGETS = (r".*encoder\.layer\.\d+\.(attention\.self\.(query|key|value)|attention\.output\.dense|"
                 r"intermediate\.dense|output\.dense)")
 _MERGED_STAMP = "teacher_config.json"
+#: the largest adapter a shipped model may carry
+MAX_ADAPTER_BYTES = 10 * 1024 * 1024
+#: the distillation card of a student's run directory (``optical_rerank.rerank.DISTILL_CARD``)
+_DISTILL_CARD = "distill_config.json"
 
 
 def shipped_models(kind: str | None = None) -> list[str]:
@@ -81,6 +86,24 @@ def apply_lora(model: Any, r: int, alpha: int, dropout: float = 0.0) -> Any:
                                             modules_to_save=save, bias="none"))
 
 
+def adapter_state(model: Any, half: bool = True) -> dict:
+    """The trained tensors of a LoRA model (LoRA A/B, pooler, head), in float16 for shipping (``half``) or float32."""
+    from peft import get_peft_model_state_dict  # heavy
+
+    return {k: (v.detach().to("cpu").half() if half else v.detach().to("cpu").float()).contiguous()
+            for k, v in get_peft_model_state_dict(model).items()}
+
+
+def round_adapter_fp16(model: Any) -> None:
+    """Round the trained tensors to float16 in place, so evaluation sees exactly the shipped weights."""
+    import torch  # heavy
+
+    with torch.no_grad():
+        for _, p in model.named_parameters():
+            if p.requires_grad:
+                p.copy_(p.half().float())
+
+
 def load_lora_model(card: Mapping[str, Any], adapter: Path, backbone: str | None = None) -> tuple[Any, Any]:
     """``(tokenizer, model)``: the card's backbone with the adapter loaded (not merged), in eval mode."""
     from peft import set_peft_model_state_dict  # heavy
@@ -109,6 +132,12 @@ def shipped_model_dir(name_or_dir: str | Path) -> Path:
     """
     src = _artifact_dir(name_or_dir)
     card = shipped_card(src)
+    if card.get("base"):  # a student: its adapter sits on a shipped teacher, which must be the one it was trained on
+        base = shipped_card(card["base"])
+        if base["adapter_sha256"] != card.get("base_adapter_sha256"):
+            raise ModelError(f"{src}: trained on {card['base']} with adapter sha256 "
+                             f"{str(card.get('base_adapter_sha256'))[:12]}, but the shipped {card['base']} is "
+                             f"{base['adapter_sha256'][:12]}: retrain the student (its card's command)")
     out = cache_dir() / "models" / f"{card['name']}-{card['adapter_sha256'][:12]}"
     with dir_lock(out):
         stamp = out / _MERGED_STAMP
@@ -130,3 +159,64 @@ def shipped_model_dir(name_or_dir: str | Path) -> Path:
                 **({"fusion": card["fusion"]} if "fusion" in card else {}),
                 "identity": {"shipped": card["name"], "adapter_sha256": card["adapter_sha256"]}})
     return out
+
+
+def ship_lora_student(model_dir: str | Path, name: str, *, base: str, out_root: str | Path = SHIPPED_ROOT,
+                      extra: Mapping[str, Any] | None = None) -> Path:
+    """Write a LoRA student's run (``OUTPUT/model`` of ``python -m optical_rerank.distill`` with
+    ``lora_r > 0`` on a shipped teacher) as the shipped model ``out_root/<name>/``.
+
+    The card records the base (the shipped teacher and its adapter's sha256), the adapter's sha256
+    and size, the LoRA settings, the reranking templates and max length and the bi-encoder fusion
+    of the base's card, the distillation config and training record (steps, pairs per language,
+    data fingerprint, leakage report, wall time, package versions), plus ``extra`` (command, data
+    cards, dev metrics). Replaces an existing ``out_root/<name>``.
+
+    Raises
+    ------
+    ModelError
+        Not a LoRA student of the shipped teacher ``base``, or an adapter over :data:`MAX_ADAPTER_BYTES`.
+    """
+    src = Path(model_dir)
+    adapter = src / ADAPTER_FILE
+    try:
+        dcfg = json.loads((src / _DISTILL_CARD).read_text(encoding="utf-8"))
+        prov = json.loads((src / "provenance.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{src}: not a finished distillation run's model directory ({exc})") from None
+    if not adapter.is_file() or not dcfg.get("lora_r"):
+        raise ModelError(f"{src}: not a LoRA student (no {ADAPTER_FILE}; distill with --lora-r)")
+    size = adapter.stat().st_size
+    if size > MAX_ADAPTER_BYTES:
+        raise ModelError(f"{adapter}: {size} bytes, over the {MAX_ADAPTER_BYTES} a shipped adapter may have")
+    if base not in shipped_models("teacher"):
+        raise ModelError(f"{base!r} is not a shipped teacher ({', '.join(shipped_models('teacher'))})")
+    base_name, base = base, shipped_card(base)
+    merged_name = f"{base_name}-{base['adapter_sha256'][:12]}"  # shipped_model_dir's cache name
+    if dcfg.get("teacher") != base_name and Path(str(prov.get("teacher_resolved", ""))).name != merged_name:
+        raise ModelError(f"{src}: distilled from {prov.get('teacher_resolved') or dcfg.get('teacher')}, "
+                         f"not from the shipped {base_name} ({merged_name})")
+    bcfg = base["config"]
+    alpha = dcfg.get("lora_alpha") or 2 * int(dcfg["lora_r"])
+    neutral = ("output", "save_every", "eval_every", "log_every", "keep_checkpoints", "eval_topics",
+               "strict_leakage", "device", "threads", "show_progress")
+    card: dict[str, Any] = {
+        "name": name, "kind": "student", "base": base_name, "base_adapter_sha256": base["adapter_sha256"],
+        "adapter_file": ADAPTER_FILE, "adapter_bytes": size, "adapter_sha256": sha256_file(adapter),
+        "config": {"backbone": base_name, "lora_r": int(dcfg["lora_r"]), "lora_alpha": int(alpha),
+                   "lora_dropout": float(dcfg.get("lora_dropout", 0.0)), "head_seed": int(bcfg.get("head_seed", 0)),
+                   "query_template": dcfg["query_template"], "passage_template": dcfg["passage_template"],
+                   "max_length": int(bcfg["max_length"])},
+        "distill": {**{k: v for k, v in dcfg.items() if k not in neutral}, "teacher": base_name},
+        "training": {k: prov.get(k) for k in ("steps", "train_pairs", "train_pairs_by_group", "data_fingerprint",
+                                               "leakage", "final_loss", "wall_time_s", "device", "world_size")},
+        "environment": prov.get("environment"),
+    }
+    if "fusion" in base:
+        card["fusion"] = {k: base["fusion"][k] for k in ("weight", "scale", "biencoder") if k in base["fusion"]}
+    card.update(dict(extra or {}))
+    final = Path(out_root) / name
+    with staged_dir(final) as tmp:
+        (tmp / ADAPTER_FILE).write_bytes(adapter.read_bytes())
+        write_json_atomic(tmp / CARD_FILE, card)
+    return final

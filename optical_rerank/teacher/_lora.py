@@ -41,10 +41,12 @@ from ..models import (
     ADAPTER_FILE,
     E5_PASSAGE_PREFIX,
     E5_QUERY_PREFIX,
+    adapter_state,
     apply_lora,
     embed_texts,
     load_cross_encoder_model,
     load_encoder,
+    round_adapter_fp16,
 )
 from ..provenance import environment_info
 from ._groups import Bundle
@@ -346,7 +348,7 @@ def train_lora_teacher(config: LoraTeacherConfig, bundle: Bundle, out_dir: str |
         if step % config.save_steps == 0 and step < total:
             _save_checkpoint(model, opt, sched, step, log, ckpt_root)
     elapsed = time.perf_counter() - t0
-    _round_trip_fp16(model)
+    round_adapter_fp16(model)
     record = {"config": config.to_dict(), "fingerprint": fp, "bundle_sha256": bundle.sha256,
               "steps": step, "planned_steps": total, "stopped_at": stopped_at,
               "steps_per_epoch": per_epoch, "max_steps": max_steps, "elapsed_s": round(elapsed, 1),
@@ -361,24 +363,6 @@ def train_lora_teacher(config: LoraTeacherConfig, bundle: Bundle, out_dir: str |
     record["_model"] = model
     record["_tokenizer"] = tokenizer
     return record
-
-
-def adapter_state(model: Any, half: bool = True) -> dict:
-    """The trained tensors (LoRA A/B, pooler, head), in float16 for shipping (``half``) or float32."""
-    from peft import get_peft_model_state_dict  # heavy
-
-    return {k: (v.detach().to("cpu").half() if half else v.detach().to("cpu").float()).contiguous()
-            for k, v in get_peft_model_state_dict(model).items()}
-
-
-def _round_trip_fp16(model: Any) -> None:
-    """Round the trained tensors to float16 in place, so evaluation sees exactly the shipped weights."""
-    import torch  # heavy
-
-    with torch.no_grad():
-        for n, p in model.named_parameters():
-            if p.requires_grad:
-                p.copy_(p.half().float())
 
 
 def _save_checkpoint(model: Any, opt: Any, sched: Any, step: int, log: list, root: Path) -> None:
