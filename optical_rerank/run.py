@@ -322,8 +322,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--fusion-biencoder", metavar="NAME",
                    help="the bi-encoder of --fusion-weight: zoo name or directory (default: the model card's, "
                         "else e5-small-multilingual)")
-    g.add_argument("--quantize", choices=("none", "int8"), default="none", help="int8 dynamic quantization (CPU)")
-    g.add_argument("--dtype", choices=("fp32", "bf16", "fp16"), default="fp32", help="GPU dtype")
+    g.add_argument("--backend", choices=("auto", "torch", "onnx", "openvino"), default=None,
+                   help="inference engine of the same weights (exports cached by their sha256); default auto: "
+                        "with no --precision either, the measured CPU default (OpenVINO bf16 on CPUs with native "
+                        "bf16, else ONNX Runtime int8; torch bf16 on a GPU), else torch")
+    g.add_argument("--precision", choices=("fp32", "bf16", "int8", "fp16"), default=None,
+                   help="fp32, bf16 (GPU, or CPU with native bf16), int8 (CPU) or fp16 (GPU)")
+    g.add_argument("--quantize", choices=("none", "int8"), default=None, help="= --precision int8 (older name)")
+    g.add_argument("--dtype", choices=("fp32", "bf16", "fp16"), default=None, help="= --precision (older name)")
     g.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     g.add_argument("--shard", help="i/n: score the i-th of n query shards (0-based)")
     g.add_argument("--restart", action="store_true",
@@ -354,6 +360,34 @@ def _check_numbers(args: argparse.Namespace) -> None:
         validate_measures(args.measures)
 
 
+def _backend_from_args(args: argparse.Namespace) -> tuple[str, str, str]:
+    """``(backend, quantize, dtype)`` of ``--backend``/``--precision`` (and the older ``--quantize``/``--dtype``).
+
+    Neither given (or ``--backend auto`` alone): the measured default of this machine
+    (:func:`optical_rerank.rerank.default_backend`); ``--precision`` alone: torch.
+    """
+    from .rerank import default_backend
+
+    precisions = {p for p in (args.precision, args.dtype, "int8" if args.quantize == "int8" else None) if p}
+    if args.quantize == "none" and args.precision == "int8":
+        raise ConfigError("--quantize none contradicts --precision int8")
+    if len(precisions) > 1:
+        raise ConfigError(f"--precision/--dtype/--quantize disagree: {sorted(precisions)}")
+    precision = next(iter(precisions), None)
+    backend = args.backend
+    if backend in (None, "auto") and precision is None and args.quantize is None and args.model:
+        device = args.device
+        if device == "auto":
+            import torch  # heavy
+
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        backend, precision = default_backend(device)
+    elif backend in (None, "auto"):
+        backend = "torch"
+    precision = precision or "fp32"
+    return backend, ("int8" if precision == "int8" else "none"), ("fp32" if precision == "int8" else precision)
+
+
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     _check_numbers(args)
     if args.k < 1 or args.depth < 1:
@@ -375,9 +409,12 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     if not args.model and (args.fusion_weight is not None or args.fusion_biencoder is not None):
         raise ConfigError("--fusion-weight / --fusion-biencoder fuse the scores of a reranker: add --model")
     query_template, passage_template = templates_for(args.model, args.query_template, args.passage_template)
+    backend, quantize, dtype = _backend_from_args(args)
     rerank = {"max_length": max_length_for(args.model, args.max_length), "batch_size": args.batch_size,
-              "query_template": query_template, "passage_template": passage_template, "quantize": args.quantize,
-              "dtype": args.dtype, "device": args.device, "threads": args.threads, "show_progress": not args.quiet}
+              "query_template": query_template, "passage_template": passage_template, "quantize": quantize,
+              "dtype": dtype, "device": args.device, "threads": args.threads, "show_progress": not args.quiet}
+    if backend != "torch":  # recorded only when not torch (a torch run's config is as before backends)
+        rerank["backend"] = backend
     if args.model:
         fusion = fusion_for(args.model, args.fusion_weight, args.fusion_biencoder)
         if fusion[0] > 0 or args.fusion_weight is not None:  # recorded when it applies or was asked for
