@@ -222,11 +222,13 @@ def check_outputs(cfg: RunConfig) -> None:
                                         "--corpus": cfg.corpus, "--index": cfg.index, "--model": cfg.model})
 
 
-def run_pipeline(cfg: RunConfig, *, restart: bool = False) -> RunOutcome:
+def run_pipeline(cfg: RunConfig, *, restart: bool = False, ray: str | None = None, ray_workers: int = 2) -> RunOutcome:
     """Run every stage of ``cfg`` and write the run, its config and (with qrels) its metrics.
 
     Outputs are checked first (:func:`check_outputs`). ``restart`` discards the partial files of
-    an interrupted rerank of the same output instead of resuming it.
+    an interrupted rerank of the same output instead of resuming it. ``ray`` (``"auto"`` or an
+    address) reranks over ``ray_workers`` Ray actors (:class:`~optical_rerank.rerank._ray.RayPool`):
+    the run is byte-identical to a single process's, so neither is part of the run's config.
     """
     start = time.time()
     check_outputs(cfg)
@@ -249,8 +251,17 @@ def run_pipeline(cfg: RunConfig, *, restart: bool = False) -> RunOutcome:
         first_path = _first_stage_path(out)
         rcfg = RerankConfig(model=cfg.model, depth=cfg.depth, **cfg.rerank)
         # all queries + shard: the shard's sidecar records the full order, so merge restores it exactly
-        rerank_to_file(queries, candidates, trec_out, rcfg, tag=cfg.tag, shard=cfg.shard, depth=cfg.depth,
-                       restart=restart)
+        pool = None
+        if ray is not None:
+            from .rerank._ray import RayPool
+
+            pool = RayPool(rcfg, ray, ray_workers)
+        try:
+            rerank_to_file(queries, candidates, trec_out, rcfg, tag=cfg.tag, shard=cfg.shard, depth=cfg.depth,
+                           restart=restart, pool=pool)
+        finally:
+            if pool is not None:
+                pool.close()
         # written once reranking is done: a failure before it (a model that does not load) leaves nothing
         write_run(first_path, {q.qid: candidates.get(q.qid, []) for q in mine}, tag=cfg.tag + "-first")
         scored = trec_out
@@ -332,6 +343,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--dtype", choices=("fp32", "bf16", "fp16"), default=None, help="= --precision (older name)")
     g.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     g.add_argument("--shard", help="i/n: score the i-th of n query shards (0-based)")
+    g.add_argument("--ray", metavar="ADDRESS",
+                   help="rerank on Ray: auto (the cluster of RAY_ADDRESS / ray start, else a local instance) or "
+                        "a cluster address (HOST:6379, ray://HOST:10001); byte-identical to one process")
+    g.add_argument("--ray-workers", type=int, default=2, help="Ray actors, each loading the model once (default 2)")
     g.add_argument("--restart", action="store_true",
                    help="discard the partial files of an interrupted rerank of --output and start over "
                         "(default: resume it; a resume with other settings or model weights is refused)")
@@ -429,7 +444,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg = config_from_args(args)
     if cfg.model:  # a bad reranking setting (--batch-size, --max-length, templates) fails before any work
         RerankConfig(model=cfg.model, depth=cfg.depth, **cfg.rerank)
-    outcome = run_pipeline(cfg, restart=args.restart)
+    if args.ray is not None and not cfg.model:
+        raise ConfigError("--ray distributes reranking: add --model")
+    check_number("--ray-workers", args.ray_workers, minimum=1)
+    outcome = run_pipeline(cfg, restart=args.restart, ray=args.ray, ray_workers=args.ray_workers)
     print(f"run: wrote {outcome.run_path} in {outcome.seconds:.1f}s", file=sys.stderr)
     if outcome.metrics is not None:
         if outcome.first_stage_path:
