@@ -87,6 +87,8 @@ def test_biencoder_and_fusion_with_backends(tiny):
 def test_config_refuses_what_cannot_run(tiny):
     with pytest.raises(ConfigError, match="no bf16"):
         RerankConfig(model=str(tiny), backend="onnx", dtype="bf16", device="cpu")
+    with pytest.raises(ConfigError, match="no int8"):
+        RerankConfig(model=str(tiny), backend="openvino", quantize="int8", device="cpu")
     with pytest.raises(ConfigError, match="backend must be"):
         RerankConfig(model=str(tiny), backend="tvm")
     with pytest.raises(ConfigError, match="runs on the CPU"):

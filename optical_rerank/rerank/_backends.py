@@ -10,9 +10,9 @@ Every backend runs the *same weights* (the model directory's ``model.safetensors
   of the fused graph; fp32 and int8 only (ONNX Runtime's CPU kernels have no bf16 path);
 * ``openvino``: ``openvino.convert_model`` of the exported ONNX graph, compiled for the CPU with
   the inference precision hint ``f32`` or ``bf16`` (``bf16`` only on CPUs with native bf16,
-  :func:`cpu_has_native_bf16`); int8 converts the ONNX Runtime int8 graph (the same dynamic
-  quantization: OpenVINO runs its integer matmuls). NNCF's post-training quantization is not
-  used: it needs a calibration set chosen per task.
+  :func:`cpu_has_native_bf16`). No int8: OpenVINO ran the ONNX Runtime dynamic-int8 graph at less
+  than half ONNX Runtime's speed and further from fp32, and its own int8 (NNCF post-training
+  quantization) needs a calibration set chosen per task; use ``onnx`` int8 (or ``openvino`` bf16).
 
 Exports are cached under ``cache_dir()/exports/<sha256 of the weights>/<kind>-<backend>-<precision>/``
 (:func:`export_model`): built in a staged directory under a directory lock
@@ -95,6 +95,9 @@ def check_backend(backend: str, precision: str, device: str) -> None:
     if backend == "onnx" and precision == "bf16":
         raise ConfigError("backend='onnx' has no bf16 on CPU (ONNX Runtime's CPU kernels); use fp32 or int8, "
                           "or backend='openvino' for bf16")
+    if backend == "openvino" and precision == "int8":
+        raise ConfigError("backend='openvino' has no int8 here (NNCF quantization needs a calibration set); "
+                          "use backend='onnx' for int8, or openvino with fp32 or bf16")
     if precision == "bf16" and not cpu_has_native_bf16():
         raise ConfigError("precision='bf16' needs a CPU with native bf16 (avx512_bf16 or amx_bf16 flags); "
                           "this one has neither: use fp32 or int8")
@@ -259,8 +262,7 @@ def _build(model_dir: Path, spec: _Spec, tmp: Path) -> dict[str, Any]:
             meta["file"] = "model.onnx"
         else:
             ov = import_openvino()
-            src = raw / ("int8.onnx" if spec.precision == "int8" else "model.onnx")
-            ov.save_model(ov.convert_model(str(src)), str(tmp / "model.xml"), compress_to_fp16=False)
+            ov.save_model(ov.convert_model(str(raw / "model.onnx")), str(tmp / "model.xml"), compress_to_fp16=False)
             meta["file"] = "model.xml"
     return meta
 
