@@ -44,6 +44,8 @@ def main() -> int:
     p.add_argument("--tolerance", type=float, default=0.005)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", type=Path, default=Path("results/bench/backend_default.json"))
+    p.add_argument("--backends", default=",".join(f"{b}:{q}" for b, q in CANDIDATES),
+                   help="BACKEND:PRECISION,... to measure (torch:fp32, the reference, is always measured)")
     args = p.parse_args()
 
     root = cache_dir() / "prepared" / "afriqa-dev"
@@ -61,7 +63,10 @@ def main() -> int:
     n_pairs = sum(min(len(h), args.depth) for h in cands.values())
     native = cpu_has_native_bf16()
     rows = []
-    for backend, precision in CANDIDATES:
+    chosen = [tuple(x.split(":")) for x in args.backends.split(",") if x]
+    if ("torch", "fp32") not in chosen:
+        chosen.insert(0, ("torch", "fp32"))
+    for backend, precision in chosen:
         if precision == "bf16" and not native:
             continue
         cfg = RerankConfig(model=args.model, depth=args.depth, device="cpu", threads=args.threads, backend=backend,
@@ -97,7 +102,8 @@ def main() -> int:
         "model": args.model, "fusion": "the model card's (e5 bi-encoder in the same backend/precision)",
         "split": "AfriQA English dev (human-translated questions), BM25 top depth over the AfriQA English collection",
         "languages": langs, "questions": len(queries), "depth": args.depth, "pairs": n_pairs, "seed": args.seed,
-        "tolerance": args.tolerance, "threads": args.threads, "cpu_native_bf16": native, "rows": rows,
+        "tolerance": args.tolerance, "threads": args.threads, "cpu_native_bf16": native,
+        "measured": [f"{b}:{q}" for b, q in chosen], "rows": rows,
         "defaults": defaults,
         "note": "timings on one shared 2-core CPU (see load_avg); no-bf16 is chosen among the same rows without bf16",
         "command": "python scripts/backend_default.py " + " ".join(sys.argv[1:]), "environment": environment_info()})

@@ -52,8 +52,6 @@ from .losses import LOSSES, build_idf_table, english_anchor_loss, get_loss, scor
 Tensor = torch.Tensor
 
 
-@dataclass(frozen=True)
-
 def _fp32(states: Any) -> Any:
     """``states`` with its float tensors in fp32 (hidden states of a bf16 autocast forward)."""
     import dataclasses
@@ -67,6 +65,8 @@ def _fp32(states: Any) -> Any:
         changes[f.name] = tuple(up(x) for x in v) if isinstance(v, tuple) else up(v)
     return dataclasses.replace(states, **changes)
 
+
+@dataclass(frozen=True)
 class DistillResult:
     """What :func:`distill` produced.
 
