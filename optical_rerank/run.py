@@ -290,11 +290,14 @@ def model_record(model: str | None) -> dict | None:
     return {"name": model, "path": resolved, "weights_sha256": model_weights_sha256(resolved)}
 
 
-def run_pipeline(cfg: RunConfig, *, restart: bool = False, argv: Sequence[str] | None = None) -> RunOutcome:
+def run_pipeline(cfg: RunConfig, *, restart: bool = False, argv: Sequence[str] | None = None,
+                 ray: str | None = None, ray_workers: int = 2) -> RunOutcome:
     """Run every stage of ``cfg`` and write the run, its config and (with qrels) its metrics.
 
     Outputs are checked first (:func:`check_outputs`). ``restart`` discards the partial files of
-    an interrupted rerank of the same output instead of resuming it.
+    an interrupted rerank of the same output instead of resuming it. ``ray`` (``"auto"`` or an
+    address) reranks over ``ray_workers`` Ray actors (:class:`~optical_rerank.rerank._ray.RayPool`):
+    the run is byte-identical to a single process's, so neither is part of the run's config.
     """
     start = time.time()
     check_outputs(cfg)
@@ -320,8 +323,17 @@ def run_pipeline(cfg: RunConfig, *, restart: bool = False, argv: Sequence[str] |
         first_path = _first_stage_path(out)
         rcfg = RerankConfig(model=cfg.model, depth=cfg.depth, **cfg.rerank)
         # all queries + shard: the shard's sidecar records the full order, so merge restores it exactly
-        rerank_to_file(queries, candidates, trec_out, rcfg, tag=cfg.tag, shard=cfg.shard, depth=cfg.depth,
-                       restart=restart)
+        pool = None
+        if ray is not None:
+            from .rerank._ray import RayPool
+
+            pool = RayPool(rcfg, ray, ray_workers)
+        try:
+            rerank_to_file(queries, candidates, trec_out, rcfg, tag=cfg.tag, shard=cfg.shard, depth=cfg.depth,
+                           restart=restart, pool=pool)
+        finally:
+            if pool is not None:
+                pool.close()
         # written once reranking is done: a failure before it (a model that does not load) leaves nothing
         write_run(first_path, {q.qid: candidates.get(q.qid, []) for q in mine}, tag=cfg.tag + "-first")
         scored = trec_out
@@ -404,10 +416,20 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--fusion-biencoder", metavar="NAME",
                    help="the bi-encoder of --fusion-weight: zoo name or directory (default: the model card's, "
                         "else e5-small-multilingual)")
-    g.add_argument("--quantize", choices=("none", "int8"), default="none", help="int8 dynamic quantization (CPU)")
-    g.add_argument("--dtype", choices=("fp32", "bf16", "fp16"), default="fp32", help="GPU dtype")
+    g.add_argument("--backend", choices=("auto", "torch", "onnx", "openvino"), default=None,
+                   help="inference engine of the same weights (exports cached by their sha256); default auto: "
+                        "with no --precision either, the measured CPU default (rerank.CPU_DEFAULTS, from "
+                        "results/bench/backend_default.json: OpenVINO fp32; torch bf16 on a GPU), else torch")
+    g.add_argument("--precision", choices=("fp32", "bf16", "int8", "fp16"), default=None,
+                   help="fp32, bf16 (GPU, or CPU with native bf16), int8 (CPU) or fp16 (GPU)")
+    g.add_argument("--quantize", choices=("none", "int8"), default=None, help="= --precision int8 (older name)")
+    g.add_argument("--dtype", choices=("fp32", "bf16", "fp16"), default=None, help="= --precision (older name)")
     g.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     g.add_argument("--shard", help="i/n: score the i-th of n query shards (0-based)")
+    g.add_argument("--ray", metavar="ADDRESS",
+                   help="rerank on Ray: auto (the cluster of RAY_ADDRESS / ray start, else a local instance) or "
+                        "a cluster address (HOST:6379, ray://HOST:10001); byte-identical to one process")
+    g.add_argument("--ray-workers", type=int, default=2, help="Ray actors, each loading the model once (default 2)")
     g.add_argument("--restart", action="store_true",
                    help="discard the partial files of an interrupted rerank of --output and start over "
                         "(default: resume it; a resume with other settings or model weights is refused)")
@@ -493,6 +515,34 @@ def refuse_other_config_at_default_output(cfg: RunConfig) -> None:
                       "or --output to write elsewhere")
 
 
+def _backend_from_args(args: argparse.Namespace) -> tuple[str, str, str]:
+    """``(backend, quantize, dtype)`` of ``--backend``/``--precision`` (and the older ``--quantize``/``--dtype``).
+
+    Neither given (or ``--backend auto`` alone): the measured default of this machine
+    (:func:`optical_rerank.rerank.default_backend`); ``--precision`` alone: torch.
+    """
+    from .rerank import default_backend
+
+    precisions = {p for p in (args.precision, args.dtype, "int8" if args.quantize == "int8" else None) if p}
+    if args.quantize == "none" and args.precision == "int8":
+        raise ConfigError("--quantize none contradicts --precision int8")
+    if len(precisions) > 1:
+        raise ConfigError(f"--precision/--dtype/--quantize disagree: {sorted(precisions)}")
+    precision = next(iter(precisions), None)
+    backend = args.backend
+    if backend in (None, "auto") and precision is None and args.quantize is None and args.model:
+        device = args.device
+        if device == "auto":
+            import torch  # heavy
+
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        backend, precision = default_backend(device)
+    elif backend in (None, "auto"):
+        backend = "torch"
+    precision = precision or "fp32"
+    return backend, ("int8" if precision == "int8" else "none"), ("fp32" if precision == "int8" else precision)
+
+
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     _check_numbers(args)
     if args.k < 1 or args.depth < 1:
@@ -530,9 +580,12 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     if not args.model and (args.fusion_weight is not None or args.fusion_biencoder is not None):
         raise ConfigError("--fusion-weight / --fusion-biencoder fuse the scores of a reranker: add --model")
     query_template, passage_template = templates_for(args.model, args.query_template, args.passage_template)
+    backend, quantize, dtype = _backend_from_args(args)
     rerank = {"max_length": max_length_for(args.model, args.max_length), "batch_size": args.batch_size,
-              "query_template": query_template, "passage_template": passage_template, "quantize": args.quantize,
-              "dtype": args.dtype, "device": args.device, "threads": args.threads, "show_progress": not args.quiet}
+              "query_template": query_template, "passage_template": passage_template, "quantize": quantize,
+              "dtype": dtype, "device": args.device, "threads": args.threads, "show_progress": not args.quiet}
+    if backend != "torch":  # recorded only when not torch (a torch run's config is as before backends)
+        rerank["backend"] = backend
     if args.model:
         fusion = fusion_for(args.model, args.fusion_weight, args.fusion_biencoder)
         if fusion[0] > 0 or args.fusion_weight is not None:  # recorded when it applies or was asked for
@@ -550,7 +603,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         refuse_other_config_at_default_output(cfg)
     if cfg.model:  # a bad reranking setting (--batch-size, --max-length, templates) fails before any work
         RerankConfig(model=cfg.model, depth=cfg.depth, **cfg.rerank)
-    outcome = run_pipeline(cfg, restart=args.restart, argv=argv)
+    if args.ray is not None and not cfg.model:
+        raise ConfigError("--ray distributes reranking: add --model")
+    check_number("--ray-workers", args.ray_workers, minimum=1)
+    outcome = run_pipeline(cfg, restart=args.restart, argv=argv, ray=args.ray, ray_workers=args.ray_workers)
     print(f"run: wrote {outcome.run_path} in {outcome.seconds:.1f}s", file=sys.stderr)
     if outcome.metrics is not None:
         record = json.loads(Path(outcome.run_path + ".metrics.json").read_text(encoding="utf-8"))

@@ -63,7 +63,7 @@ def test_lucene_searcher_hits_reranked_equal_the_run_command(setup):
     cli = d / "cli.txt"
     subprocess.run([sys.executable, "-m", "optical_rerank.run", "--topics", str(d / "topics.tsv"), "--index",
                     str(d / "index"), "--model", str(model), "--depth", "3", "--k", "10", "--threads", "1",
-                    "--output", str(cli), "--tag", "api"], check=True, cwd=REPO, capture_output=True)
+                    "--output", str(cli), "--tag", "api", "--backend", "torch"], check=True, cwd=REPO, capture_output=True)
     assert (d / "api.txt").read_bytes() == cli.read_bytes()
     recorded = json.loads(Path(f"{cli}.config.json").read_text())["config"]
     assert {k: recorded[k] for k in CARD} == CARD  # the command took the same defaults from the card

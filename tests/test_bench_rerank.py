@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ import torch
 from _tiny import make_tiny_bert
 
 from optical_rerank.bench import BenchResult, benchmark_rerank, build_parser, format_report, load_query_set, main
-from optical_rerank.bench._rerank import add_arguments
+from optical_rerank.bench._rerank import add_arguments, flops_per_pair, matmul_peak
 from optical_rerank.rerank import CrossEncoderReranker, RerankConfig, _fast_cpu
 
 WORDS = ("the city of berlin is the capital and the river runs by paris people live in the school with music "
@@ -82,30 +83,49 @@ def test_load_query_set(query_set_dir):
 
 def test_benchmark_rerank_fields(tiny, query_set_dir):
     qs = load_query_set(query_set_dir, 3, 5)
-    r = benchmark_rerank(qs, str(tiny), max_length=128, batch_size=4, repeats=2, threads=1, templates=PLAIN)
+    ours = [("torch", "fp32"), ("torch", "int8"), ("onnx", "int8")]
+    # the worker protocol, run here with this venv's sentence-transformers in torch (the side venv runs onnx-int8)
+    r = benchmark_rerank(qs, str(tiny), max_length=128, batch_size=4, repeats=2, threads=1, templates=PLAIN,
+                         ours=ours, st_python=sys.executable, st_modes=("torch-fp32",))
     assert isinstance(r, BenchResult)
     assert r.trained_head and r.n_pairs == 15 and r.n_queries == 3 and r.depth == 5 and r.threads == 1
     assert r.n_tokens > 15 and r.max_tokens <= 128 and r.n_over_length == 0
-    assert set(r.seconds) == {"st", "fp32", "int8"} and all(len(v) == 2 for v in r.seconds.values())
-    assert all(r.pairs_per_s[k] > 0 for k in ("st", "fp32", "int8"))
-    assert r.speedup["fp32"] == pytest.approx(r.pairs_per_s["fp32"] / r.pairs_per_s["st"])
-    assert r.max_abs_diff["fp32"] <= 1e-4
-    assert math.isfinite(r.max_abs_diff["int8"]) and math.isfinite(r.max_abs_diff["int8_vs_fp32"])
-    assert set(r.ndcg10) == {"bm25", "st", "fp32", "int8"}
-    assert all(0.0 <= v <= 1.0 for v in r.ndcg10.values())
-    assert r.ndcg_diff_fp32 == pytest.approx(0.0, abs=1e-9)  # identical scores rank identically
-    assert r.fast_path == {"fp32": True, "int8": True}
+    keys = {"st-torch-fp32", "st-torch-fp32-worker", "ours-torch-fp32", "ours-torch-int8", "ours-onnx-int8"}
+    assert set(r.scorers) == set(r.seconds) == keys and all(len(v) == 2 for v in r.seconds.values())
+    assert all(r.pairs_per_s[k] > 0 for k in keys)
+    assert r.ratio("ours-onnx-int8", "st-torch-fp32") == pytest.approx(
+        r.pairs_per_s["ours-onnx-int8"] / r.pairs_per_s["st-torch-fp32"])
+    assert math.isnan(r.ratio("ours-onnx-int8", "st-onnx-int8"))  # not run here
+    assert r.max_abs_diff["ours-torch-fp32"] <= 1e-4  # the reference equals sentence-transformers
+    assert r.max_abs_diff["st-torch-fp32-worker"] <= 1e-4  # the worker scores what ST scores in-process
+    assert 0 < r.max_abs_diff["ours-onnx-int8"] < 1.0
+    assert set(r.ndcg10) == keys | {"bm25"} and all(0.0 <= v <= 1.0 for v in r.ndcg10.values())
+    assert r.ndcg_diff("st-torch-fp32") == pytest.approx(0.0, abs=1e-9)  # identical scores rank identically
+    assert r.fast_path and r.precision["ours-onnx-int8"] == "int8"
+    assert r.peak_gflops["fp32"] > 0 and r.flops_per_pair > 0
+    assert r.roofline("ours-torch-fp32") == pytest.approx(r.gflops("ours-torch-fp32") / r.peak_gflops["fp32"])
     text = format_report(r)
-    assert "ours fp32" in text and "ours int8" in text and "nDCG@10" in text and "goal fp32" in text
+    for needle in ("ours-onnx-int8", "roofline", "target >= 3x", "load average", "not measured (skipped)"):
+        assert needle in text
+
+
+def test_flops_per_pair_counts_linear_and_attention():
+    from types import SimpleNamespace
+
+    cfg = SimpleNamespace(hidden_size=4, intermediate_size=8, num_hidden_layers=2, num_labels=1)
+    # per layer, n=3 tokens: 3 * (4*16 + 2*4*8) + 2*9*4 = 3*128 + 72 = 456 MACs; x2 layers + head 16 + 4
+    assert flops_per_pair(cfg, [3]) == 2 * (2 * 456 + 20)
+    assert flops_per_pair(cfg, [3, 3]) == flops_per_pair(cfg, [3])
+    assert matmul_peak("fp32", 1, seconds=0.05, size=64) > 0
 
 
 def test_benchmark_headless_backbone_gets_seeded_head(headless, query_set_dir):
     qs = load_query_set(query_set_dir, 2, 3)
     r = benchmark_rerank(qs, str(headless), max_length=64, batch_size=8, repeats=1, threads=1,
-                         templates=PLAIN, int8=False)
+                         templates=PLAIN, ours=[("torch", "fp32")])
     assert not r.trained_head
-    assert r.max_abs_diff["fp32"] <= 1e-4
-    assert math.isnan(r.pairs_per_s["int8"]) and "int8" not in r.seconds
+    assert r.max_abs_diff["ours-torch-fp32"] <= 1e-4
+    assert "st-onnx-int8" in r.skipped and "setup_st_onnx.sh" in r.skipped["st-onnx-int8"]
     assert "head is untrained" in format_report(r)
 
 
@@ -161,14 +181,15 @@ def test_cli_writes_report_with_command(tiny, query_set_dir, tmp_path, capsys):
     threads_before = torch.get_num_threads()
     argv = ["rerank", "--model", str(tiny), "--data", str(query_set_dir), "--queries", "2", "--depth", "3", "--repeats", "1",
             "--max-length", "64", "--batch-size", "4", "--threads", "1,1", "--query-template", "{text}",
-            "--passage-template", "{text}", "--no-int8", "--quiet", "--out", str(out)]
+            "--passage-template", "{text}", "--ours", "torch:fp32", "--st-python", "/nonexistent/python", "--quiet",
+            "--out", str(out)]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     lines = out.read_text(encoding="utf-8").splitlines()
     assert "-m optical_rerank.bench rerank" in lines[0] and "--queries 2" in lines[0]
     assert "\n".join(lines[1:]) + "\n" == printed
     assert printed.startswith("Rerank benchmark") and printed.count("Rerank benchmark") == 2
-    assert "torch threads=1" in printed and torch.get_num_threads() == threads_before
+    assert "threads=1" in printed and torch.get_num_threads() == threads_before
 
 
 def test_add_arguments_leaves_out_to_the_caller():
@@ -176,12 +197,15 @@ def test_add_arguments_leaves_out_to_the_caller():
     add_arguments(parser)
     parser.add_argument("--out", type=Path)  # what optical_rerank.bench adds to every subcommand
     args = parser.parse_args(["--queries", "5", "--out", "x.txt"])
-    assert args.queries == 5 and args.depth == 10 and args.model == "e5-small-multilingual"
+    assert args.queries == 5 and args.depth == 10 and args.model == "teacher-e5-lora"
     assert args.threads is None
     assert build_parser().parse_args(["rerank"]).out is None
     assert build_parser().parse_args(["rerank", "--threads", "2,1"]).threads == [2, 1]
     with pytest.raises(SystemExit):
         build_parser().parse_args(["rerank", "--threads", "0"])
+    assert build_parser().parse_args(["rerank", "--ours", "onnx:int8"]).ours == [("torch", "fp32"), ("onnx", "int8")]
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["rerank", "--ours", "onnx:fp16"])
 
 
 def test_fast_path_dropped_when_self_check_fails(tiny, monkeypatch):

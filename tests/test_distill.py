@@ -517,3 +517,21 @@ def test_frozen_embeddings_stay_fixed_while_layers_learn(teacher_dir, toy, tmp_p
     emb = next(k for k in before if k.endswith("word_embeddings.weight"))
     assert torch.equal(before[emb], after[emb])
     assert any(not torch.equal(before[k], after[k]) for k in before if "encoder.layer" in k)
+
+
+def test_bf16_option_keeps_fp32_configs_as_before():
+    plain = DistillConfig(teacher="t", output="o")
+    assert "bf16" not in plain.to_dict() and "bf16" not in plain.identity()  # old runs keep their identity
+    fast = DistillConfig(teacher="t", output="o", bf16=True)
+    assert fast.to_dict()["bf16"] is True and fast.identity() != plain.identity()
+    assert DistillConfig.from_dict(fast.to_dict()) == fast
+    with pytest.raises(ConfigError, match="bf16"):
+        DistillConfig(teacher="t", output="o", bf16="yes")
+    from optical_rerank.distill._states import SegmentStates
+
+    states = SegmentStates(states=(torch.ones(1, 2, 3, dtype=torch.bfloat16),), mask=torch.ones(1, 2, dtype=torch.bool),
+                           token_ids=torch.ones(1, 2, dtype=torch.long), logits=torch.zeros(1, 1, dtype=torch.bfloat16),
+                           layers=(1,), batch=None)
+    up = trainer_mod._fp32(states)  # what the losses see after a bf16 autocast forward
+    assert up.states[0].dtype == torch.float32 and up.logits.dtype == torch.float32
+    assert up.mask.dtype == torch.bool and up.token_ids.dtype == torch.long and up.layers == (1,)

@@ -250,7 +250,7 @@ def test_cli_fusion_weight_and_biencoder(models, collection, tmp_path):
                              for hits in cands.values() for h in hits))
     common = ["--topics", str(topics), "--candidates", str(first), "--corpus", str(corpus), "--model", str(ce),
               "--depth", "4", "--max-length", "32", "--batch-size", "4", "--device", "cpu", "--threads", "1",
-              "--quiet", "--tag", "t"]
+              "--quiet", "--tag", "t", "--backend", "torch"]
 
     def run(name, *extra):
         out = tmp_path / name

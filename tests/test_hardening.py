@@ -57,7 +57,7 @@ def _tiny_pipeline_files(tmp_path: Path, n_queries: int = 40):
 def _run_cmd(model, corpus, topics, index, out):
     return [sys.executable, "-m", "optical_rerank.run", "--topics", str(topics), "--index", str(index), "--corpus",
             str(corpus), "--model", str(model), "--depth", "20", "--max-length", "48", "--batch-size", "4",
-            "--output", str(out), "--threads", "1"]
+            "--output", str(out), "--threads", "1", "--backend", "torch"]
 
 
 def test_kill_9_during_reranking_then_resume_equals_uninterrupted(tmp_path):

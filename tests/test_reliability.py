@@ -76,7 +76,7 @@ def _snapshot(*paths: Path) -> dict[Path, bytes]:
 
 def _rerank_args(topics, cands, corpus, model, out, *extra):
     return ["--topics", topics, "--candidates", cands, "--corpus", corpus, "--model", model, "--output", out,
-            "--max-length", "48", "--batch-size", "4", "--threads", "1", "--device", "cpu", *extra]
+            "--max-length", "48", "--batch-size", "4", "--threads", "1", "--device", "cpu", "--backend", "torch", *extra]
 
 
 # =========================================================================== 1. never destroy inputs

@@ -129,7 +129,7 @@ def test_config_json_roundtrip_and_validation(tmp_path):
     assert cfg.fingerprint() != dataclasses.replace(cfg, batch_size=7).fingerprint()
     bad = [dict(max_length=2), dict(batch_size=0), dict(query_template="no placeholder"),
            dict(aggregation="meanp"), dict(quantize="int4"), dict(dtype="fp8"), dict(device="tpu"),
-           dict(quantize="int8", device="cuda"), dict(dtype="bf16", device="cpu"), dict(depth=0),
+           dict(quantize="int8", device="cuda"), dict(dtype="fp16", device="cpu"), dict(depth=0),
            dict(stride=-1), dict(window=0), dict(threads=0), dict(device="cuda:x"), dict(device="gpu")]
     for kw in bad:
         with pytest.raises(ConfigError):

@@ -130,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--keep-checkpoints", type=int, default=d.keep_checkpoints)
     t.add_argument("--device", default=d.device, help="auto, cpu, cuda or cuda:N")
     t.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads")
+    t.add_argument("--bf16", action="store_true", default=d.bf16,
+                   help="bf16 autocast of the forward passes (CPUs with native bf16, GPUs); losses stay fp32")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     h = p.add_argument_group("hygiene")
     h.add_argument("--eval-topics", nargs="+", type=Path, default=[], metavar="FILE",

@@ -85,6 +85,8 @@ class DistillConfig(JsonConfig):
     device : ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` (DDP uses ``cuda:LOCAL_RANK``).
     threads : ``torch.set_num_threads`` value (``None``: leave torch's setting).
     show_progress : tqdm progress bar on rank 0.
+    bf16 : run the student's and the teacher's forward passes under bf16 autocast (opt-in; on CPUs
+        with native bf16 or a GPU); the losses (OT, MSE, scores) are computed in fp32.
     """
 
     teacher: str
@@ -127,9 +129,11 @@ class DistillConfig(JsonConfig):
     device: str = "auto"
     threads: int | None = None
     show_progress: bool = True
+    bf16: bool = False
 
     def __post_init__(self) -> None:
         need = checker("DistillConfig")
+        need(isinstance(self.bf16, bool), f"bf16 must be a bool, got {self.bf16!r}")
 
         # normalise sequences (JSON gives lists, the CLI strings)
         layers = self.layers
@@ -227,6 +231,8 @@ class DistillConfig(JsonConfig):
         d = dataclasses.asdict(self)
         d["layers"] = list(self.layers)
         d["eval_topics"] = list(self.eval_topics)
+        if not d["bf16"]:  # fp32 runs keep the config (and identity) they had before the option existed
+            d.pop("bf16")
         return d
 
     @classmethod

@@ -54,6 +54,20 @@ from .losses import LOSSES, build_idf_table, english_anchor_loss, get_loss, scor
 Tensor = torch.Tensor
 
 
+def _fp32(states: Any) -> Any:
+    """``states`` with its float tensors in fp32 (hidden states of a bf16 autocast forward)."""
+    import dataclasses
+
+    def up(x: Any) -> Any:
+        return x.float() if isinstance(x, torch.Tensor) and x.is_floating_point() else x
+
+    changes = {}
+    for f in dataclasses.fields(states):
+        v = getattr(states, f.name)
+        changes[f.name] = tuple(up(x) for x in v) if isinstance(v, tuple) else up(v)
+    return dataclasses.replace(states, **changes)
+
+
 @dataclass(frozen=True)
 class DistillResult:
     """What :func:`distill` produced.
@@ -327,15 +341,18 @@ class Trainer:
                 bar.update(1)
                 if logged:
                     mean_loss = dist.mean(self.last_loss)
+                    elapsed = time.perf_counter() - t0
                     entry = {"event": "train", "step": step, "loss": mean_loss, "lr": lr, "grad_norm": grad_norm,
-                             "per_layer": info.get("per_layer"), "elapsed_s": round(time.perf_counter() - t0, 3)}
+                             "per_layer": info.get("per_layer"), "elapsed_s": round(elapsed, 3),
+                             "steps_per_s": round((step - start_step) / max(elapsed, 1e-9), 4)}
                     for k in ("iters", "not_converged", "score", "anchor", "token_cos", "teacher_token_cos"):
                         if k in info:
                             entry[k] = info[k]
                     self.log(entry)
                     bar.set_postfix(loss=f"{mean_loss:.4f}")
                     if not cfg.show_progress:
-                        self.say(f"step {step}/{cfg.steps} loss {mean_loss:.5f} lr {lr:.3g}")
+                        self.say(f"step {step}/{cfg.steps} loss {mean_loss:.5f} lr {lr:.3g} "
+                                 f"{entry['steps_per_s']:.3f} steps/s")
                 if self.dev and cfg.eval_every and step % cfg.eval_every == 0 and step != cfg.steps:
                     if dist.main:
                         ev = self.evaluate()
@@ -414,6 +431,10 @@ class Trainer:
             ds = [it.contexts[context_choice(cfg.seed, k, len(it.contexts))] for k, it in zip(ks, items)]
         return idx, xs, es, ds
 
+    def _autocast(self) -> Any:
+        """bf16 autocast of the forward passes when ``cfg.bf16`` (a no-op context otherwise)."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bool(self.cfg.bf16))
+
     def batch_loss(self, model: Any, xs: list[str], es: list[str], ds: list[str] | None, *,
                    diagnostics: bool = False) -> tuple[Tensor, dict[str, Any]]:
         """Loss of one batch of (foreign, English, context) triples; with ``diagnostics`` (logged
@@ -421,9 +442,10 @@ class Trainer:
         teacher's states (``token_cos``, ``teacher_token_cos``)."""
         cfg = self.cfg
         kw = self.encode_kwargs()
-        s = segment_states(model, self.tokenizer, xs, ds, **kw)
-        with torch.no_grad():
-            t = segment_states(self.teacher, self.tokenizer, es, ds, **kw)
+        with self._autocast():
+            s = _fp32(segment_states(model, self.tokenizer, xs, ds, **kw))
+            with torch.no_grad():
+                t = _fp32(segment_states(self.teacher, self.tokenizer, es, ds, **kw))
         loss, info = self.state_loss(s, t, cfg, self.idf)
         if diagnostics:
             info["token_cos"] = [round(mean_token_cosine(X, s.mask), 4) for X in s.states]
@@ -433,7 +455,9 @@ class Trainer:
             info["score"] = float(score_term.detach())
             loss = loss + cfg.score_weight * score_term
         if cfg.anchor_weight > 0:
-            anchor = english_anchor_loss(segment_states(model, self.tokenizer, es, ds, **kw).states, t.states, t.mask)
+            with self._autocast():
+                own = _fp32(segment_states(model, self.tokenizer, es, ds, **kw))
+            anchor = english_anchor_loss(own.states, t.states, t.mask)
             info["anchor"] = float(anchor.detach())
             loss = loss + cfg.anchor_weight * anchor
         return loss, info

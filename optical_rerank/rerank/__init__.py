@@ -14,6 +14,8 @@ Modules
   cross-encoder (:func:`fusion_for`, the same order) and run sidecars;
 - :mod:`._cross_encoder` — :class:`CrossEncoderReranker` and Hugging Face loading;
 - :mod:`._fast_cpu` — the exact fast CPU forward of BERT/XLM-R classifiers;
+- :mod:`._backends` — ONNX Runtime and OpenVINO exports of the same weights (fp32, bf16, int8),
+  cached by the weights' sha256, and the measured CPU default (:func:`default_backend`);
 - :mod:`._biencoder` — :class:`BiEncoderReranker` (E5-style cosine of mean-pooled embeddings);
 - :mod:`._writer` — :func:`rerank_to_file`, resumable (``<out>.partial`` / ``.partial.done``);
 - :mod:`._shards` — :func:`shard_queries` and :func:`merge_runs` (``python -m optical_rerank.merge``).
@@ -22,6 +24,16 @@ Importing this package does not import torch; building a reranker does.
 """
 from __future__ import annotations
 
+from ._backends import (
+    BACKENDS,
+    CPU_DEFAULTS,
+    PRECISIONS,
+    cpu_has_native_bf16,
+    default_backend,
+    export_model,
+    import_openvino,
+    load_runner,
+)
 from ._base import Reranker, RerankInputError, candidate_hits
 from ._biencoder import BiEncoderReranker
 from ._config import (
@@ -55,4 +67,6 @@ __all__ = [
     "E5_TEMPLATES", "PLAIN_TEMPLATES", "DEFAULT_MAX_LENGTH", "DEFAULT_FUSION_SCALE", "DEFAULT_FUSION_BIENCODER",
     "TEACHER_CARD", "DISTILL_CARD",
     "candidate_hits", "load_cross_encoder",
+    "BACKENDS", "PRECISIONS", "CPU_DEFAULTS", "cpu_has_native_bf16", "default_backend", "export_model",
+    "load_runner", "import_openvino",
 ]

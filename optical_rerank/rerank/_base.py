@@ -170,7 +170,8 @@ class Reranker(metaclass=_OpensModels):
 
         device = self.config.device
         if device == "auto":
-            device = "cuda" if (self.config.quantize == "none" and torch.cuda.is_available()) else "cpu"
+            gpu_ok = self.config.quantize == "none" and getattr(self.config, "backend", "torch") == "torch"
+            device = "cuda" if (gpu_ok and torch.cuda.is_available()) else "cpu"
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise ConfigError(f"device={device!r} but torch.cuda.is_available() is False")
         return device

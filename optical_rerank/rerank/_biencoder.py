@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from ..models import embed_texts, load_encoder
+from ..models import embed_texts, load_encoder, load_tokenizer, resolve_model
+from ._backends import Runner, load_runner
 from ._base import Reranker
 from ._config import RerankConfig, render_template
 
@@ -32,8 +33,10 @@ class BiEncoderReranker(Reranker, kind="bi-encoder"):
         ``(tokenizer, model)`` pair of ``optical_rerank.models.load_encoder``, or ``None`` to
         load ``config.model``.
     config : :class:`RerankConfig`; ``window``, ``stride``, ``max_windows`` and ``aggregation``
-        do not apply (passages are truncated at ``max_length``); ``quantize``, ``dtype`` and
-        ``fusion_weight`` (a cross-encoder option) must keep their defaults.
+        do not apply (passages are truncated at ``max_length``); ``fusion_weight`` (a
+        cross-encoder option) must be 0; ``quantize`` and ``dtype`` apply with the ``onnx`` and
+        ``openvino`` backends (an export that pools and normalises inside the graph, run in
+        length-sorted batches), and must keep their defaults with ``torch``.
 
     Attributes
     ----------
@@ -44,21 +47,57 @@ class BiEncoderReranker(Reranker, kind="bi-encoder"):
                  config: RerankConfig | None = None):
         import torch  # heavy
 
-        if config is not None and (config.quantize != "none" or config.dtype != "fp32"):
-            raise ConfigError("BiEncoderReranker: quantize and dtype are cross-encoder options; keep 'none'/'fp32'")
+        if config is not None and config.backend == "torch" and (config.quantize != "none" or config.dtype != "fp32"):
+            raise ConfigError("BiEncoderReranker: with backend='torch', quantize and dtype are cross-encoder options; "
+                              "keep 'none'/'fp32' (or use backend='onnx'/'openvino')")
         config = self._configure(model_or_path, config)
         if config.fusion_weight > 0:
             raise ConfigError(f"BiEncoderReranker: fusion is a cross-encoder option (fusion_weight="
                               f"{config.fusion_weight} for {config.model!r}); pass fusion_weight=0")
-        tokenizer, model = model_or_path if isinstance(model_or_path, tuple) else load_encoder(config.model)
         self.device = torch.device(self._device())
+        self._runner: Runner | None = None
+        if config.backend != "torch":
+            if isinstance(model_or_path, tuple):
+                raise ConfigError(f"BiEncoderReranker: backend={config.backend!r} exports a model directory; "
+                                  "give its name or path, not a loaded model")
+            source = resolve_model(config.model)
+            self.tokenizer = load_tokenizer(str(source))  # checked: never an empty vocabulary
+            self.model = None
+            self._runner = load_runner(source, config.backend, config.precision, "encoder", config.threads)
+            return
+        tokenizer, model = model_or_path if isinstance(model_or_path, tuple) else load_encoder(config.model)
         self.tokenizer = tokenizer
         self.model = model.eval().to(self.device)
 
     def _embed(self, texts: Sequence[str], template: str) -> np.ndarray:
         cfg = self.config
+        if self._runner is not None:
+            return self._embed_exported([render_template(template, str(t)) for t in texts])
         return embed_texts(self.tokenizer, self.model, [render_template(template, str(t)) for t in texts],
                            batch_size=cfg.batch_size, max_length=cfg.max_length)
+
+    def _embed_exported(self, texts: Sequence[str]) -> np.ndarray:
+        """Embeddings from the exported encoder, in length-sorted batches (each padded to its longest)."""
+        cfg = self.config
+        enc = self.tokenizer(list(texts), truncation=True, max_length=cfg.max_length, padding=False)
+        ids = enc["input_ids"]
+        order = sorted(range(len(ids)), key=lambda k: (-len(ids[k]), k))
+        pad = self.tokenizer.pad_token_id or 0
+        out: np.ndarray | None = None
+        for start in range(0, len(order), cfg.batch_size):
+            sel = order[start:start + cfg.batch_size]
+            width = max(len(ids[k]) for k in sel)
+            batch = {"input_ids": np.full((len(sel), width), pad, dtype=np.int64),
+                     "attention_mask": np.zeros((len(sel), width), dtype=np.int64),
+                     "token_type_ids": np.zeros((len(sel), width), dtype=np.int64)}
+            for r, k in enumerate(sel):
+                batch["input_ids"][r, :len(ids[k])] = ids[k]
+                batch["attention_mask"][r, :len(ids[k])] = 1
+            emb = self._runner(batch)
+            if out is None:
+                out = np.zeros((len(ids), emb.shape[1]), dtype=np.float32)
+            out[sel] = emb
+        return out if out is not None else np.zeros((0, 0), dtype=np.float32)
 
     def score_pairs(self, queries: Sequence[str], passages: Sequence[str],
                     show_progress: bool | None = None) -> np.ndarray:

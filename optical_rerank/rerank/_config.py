@@ -62,6 +62,7 @@ _FUSION_FIELDS = ("fusion_weight", "fusion_scale", "fusion_biencoder")
 _AGGREGATIONS = ("maxp", "firstp")
 _QUANTIZE = ("none", "int8")
 _DTYPES = ("fp32", "bf16", "fp16")
+_BACKENDS = ("torch", "onnx", "openvino")
 
 
 # --------------------------------------------------------------------------- templates
@@ -223,8 +224,13 @@ class RerankConfig(JsonConfig):
     depth : rerank the top ``depth`` first-stage candidates per query; the rest keep their
         first-stage order below them.
     threads : ``torch.set_num_threads`` value for CPU inference (``None``: leave torch's setting).
-    quantize : ``"int8"`` applies dynamic int8 quantization to the ``Linear`` layers (CPU only).
-    dtype : ``"bf16"``/``"fp16"`` run the model in half precision (GPU only).
+    quantize : ``"int8"``: dynamic int8 quantization of the ``Linear`` layers / matmuls (CPU only).
+    dtype : ``"bf16"``/``"fp16"`` run the model in half precision (GPU; ``"bf16"`` also on CPUs with
+        native bf16, with the torch or OpenVINO backend).
+    backend : ``"torch"`` (the model itself), ``"onnx"`` (ONNX Runtime) or ``"openvino"``: exports of
+        the same weights, cached by their sha256 (:mod:`._backends`); :attr:`precision` is
+        ``quantize``/``dtype`` in one word. ``python -m optical_rerank.run`` picks the measured CPU
+        default when neither is given (:func:`~._backends.default_backend`).
     device : ``"auto"`` (CUDA when available and not quantizing), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
     fusion_weight, fusion_scale, fusion_biencoder : a cross-encoder's score becomes
         ``score + fusion_weight * fusion_scale * cos`` with ``cos`` the cosine of the
@@ -250,6 +256,7 @@ class RerankConfig(JsonConfig):
     quantize: str = "none"
     dtype: str = "fp32"
     device: str = "auto"
+    backend: str = "torch"
     fusion_weight: float | None = None
     fusion_scale: float | None = None
     fusion_biencoder: str | None = None
@@ -297,8 +304,21 @@ class RerankConfig(JsonConfig):
         need(not (self.quantize == "int8" and self.device.startswith("cuda")),
              "quantize='int8' is CPU dynamic quantization; use device='cpu' or 'auto'")
         need(not (self.quantize == "int8" and self.dtype != "fp32"), "quantize='int8' requires dtype='fp32'")
-        need(not (self.dtype != "fp32" and self.device == "cpu"),
-             f"dtype={self.dtype!r} is for GPU inference; use dtype='fp32' on CPU (or quantize='int8')")
+        need(self.backend in _BACKENDS, f"backend must be one of {_BACKENDS}, got {self.backend!r}")
+        need(not (self.dtype == "fp16" and self.device == "cpu"),
+             "dtype='fp16' is for GPU inference; use dtype='fp32' or 'bf16' on CPU (or quantize='int8')")
+        if self.backend != "torch" or (self.dtype == "bf16" and self.device == "cpu"):
+            from ._backends import check_backend
+
+            try:
+                check_backend(self.backend, self.precision, self.device)
+            except ConfigError as exc:
+                raise ConfigError(f"RerankConfig: {exc}") from None
+
+    @property
+    def precision(self) -> str:
+        """``"int8"`` when quantizing, else ``dtype`` (``"fp32"``, ``"bf16"``, ``"fp16"``)."""
+        return "int8" if self.quantize == "int8" else self.dtype
 
     # ---- serialisation (to_json, from_json, save, load: optical_rerank.config.JsonConfig)
     def to_dict(self) -> dict[str, Any]:
@@ -322,12 +342,14 @@ class RerankConfig(JsonConfig):
     def identity(self) -> dict[str, Any]:
         """The fields that determine the run's bytes (all but ``show_progress``).
 
-        The ``fusion_*`` fields are left out when there is no fusion and the model card asks for
+        ``backend`` is left out for ``"torch"``; the ``fusion_*`` fields are left out when there is no fusion and the model card asks for
         none (so such a run's identity is what it was before fusion existed); loading the identity
         gives the same config either way.
         """
         d = self.to_dict()
         d.pop("show_progress")
+        if d["backend"] == "torch":  # torch runs keep the identity they had before backends existed
+            d.pop("backend")
         if not getattr(self, "_fusion_in_identity", True):
             for name in _FUSION_FIELDS:
                 d.pop(name)

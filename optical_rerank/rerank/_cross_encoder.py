@@ -36,6 +36,7 @@ from tqdm import tqdm
 
 from ..errors import ConfigError, ModelError, NumericalError
 from ..models import load_tokenizer, quiet_transformers, resolve_model
+from ._backends import Runner, load_runner
 from ._base import Reranker
 from ._biencoder import BiEncoderReranker
 from ._config import RerankConfig, render_template
@@ -97,6 +98,23 @@ def load_cross_encoder(path_or_id: str, head_seed: int = 0) -> tuple[Any, Any, l
     return tokenizer, model, sorted(info.get("missing_keys") or ())
 
 
+def _load_tokenizer_and_config(path_or_id: str) -> tuple[Any, Any]:
+    """``(tokenizer, holder)`` where ``holder.config`` is the model's config (no weights loaded)."""
+    from types import SimpleNamespace
+
+    from transformers import AutoConfig  # heavy
+
+    if not (Path(path_or_id) / "model.safetensors").is_file() and not (
+            Path(path_or_id) / "model.safetensors.index.json").is_file():
+        raise ModelError(f"{path_or_id}: no model.safetensors (another backend needs local safetensors weights)")
+    tokenizer = load_tokenizer(path_or_id)  # checked: never an empty vocabulary
+    try:
+        config = AutoConfig.from_pretrained(path_or_id, local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{path_or_id}: cannot load tokenizer/config: {exc}") from exc
+    return tokenizer, SimpleNamespace(config=config)
+
+
 # --------------------------------------------------------------------------- reranker
 class CrossEncoderReranker(Reranker, kind="cross-encoder"):
     """Score (query, passage) pairs with a sequence-classification cross-encoder and rerank hits.
@@ -138,6 +156,9 @@ class CrossEncoderReranker(Reranker, kind="cross-encoder"):
                 raise ConfigError("CrossEncoderReranker: a loaded model must be given as (tokenizer, model)")
             tokenizer, model = model_or_path
             self.model_source: str | None = None
+        elif config.backend != "torch":  # an export of the weights runs; torch builds it (once, cached)
+            self.model_source = _resolve_model(model_or_path if model_or_path is not None else config.model)
+            tokenizer, model = _load_tokenizer_and_config(self.model_source)
         else:
             self.model_source = _resolve_model(model_or_path if model_or_path is not None else config.model)
             tokenizer, model, self.missing_keys = load_cross_encoder(self.model_source)
@@ -163,8 +184,12 @@ class CrossEncoderReranker(Reranker, kind="cross-encoder"):
         # device / precision / quantization
         device = self._device()
         dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[config.dtype]
-        if device == "cpu" and dtype != torch.float32:
-            logger.warning("dtype=%s requested but running on CPU; using fp32", config.dtype)
+        self._runner: Runner | None = None
+        if config.backend != "torch":
+            self._init_exported(tokenizer, model, device, dtype)
+            return
+        if device == "cpu" and dtype == torch.float16:
+            logger.warning("dtype=fp16 requested but running on CPU; using fp32")
             dtype = torch.float32
         model = model.eval().to(device=device, dtype=dtype)
         fp32_model = model
@@ -182,6 +207,24 @@ class CrossEncoderReranker(Reranker, kind="cross-encoder"):
             self.biencoder = BiEncoderReranker(None, RerankConfig(
                 model=config.fusion_biencoder, batch_size=config.batch_size, device=str(self.device),
                 fusion_weight=0.0))
+
+    def _init_exported(self, tokenizer: Any, model: Any, device: str, dtype: Any) -> None:
+        """The ONNX Runtime / OpenVINO runner of the same weights (``model`` is only its config here)."""
+        import torch  # heavy
+
+        cfg = self.config
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.tokenizer = tokenizer
+        self.model = model
+        self._warned_long_query = False
+        self._fast = None
+        self._runner = load_runner(self.model_source, cfg.backend, cfg.precision, "cross-encoder", cfg.threads)
+        self.biencoder = None
+        if cfg.fusion_weight > 0:
+            self.biencoder = BiEncoderReranker(None, RerankConfig(
+                model=cfg.fusion_biencoder, batch_size=cfg.batch_size, device=device, fusion_weight=0.0,
+                backend=cfg.backend, quantize=cfg.quantize, dtype=cfg.dtype, threads=cfg.threads))
 
     @staticmethod
     def _position_limit(model: Any, tokenizer: Any) -> int | None:
@@ -269,6 +312,10 @@ class CrossEncoderReranker(Reranker, kind="cross-encoder"):
 
     def _forward(self, batch: Mapping[str, Any]) -> Any:
         """Logits of a padded batch: the fast CPU path when built, else the model's forward."""
+        if self._runner is not None:
+            import torch  # heavy
+
+            return torch.from_numpy(self._runner({k: v.numpy() for k, v in batch.items()}))
         if self._fast is not None:
             return self._fast(batch["input_ids"], batch.get("attention_mask"), batch.get("token_type_ids"))
         return self.model(**batch).logits

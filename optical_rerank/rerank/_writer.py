@@ -134,7 +134,8 @@ def _write_header(dfh: IO[bytes], header: Mapping[str, Any], done: Path) -> int:
 
 def rerank_to_file(queries: Sequence[Query], candidates: Mapping[str, Sequence[Hit]], out_path: str | Path,
                    config: RerankConfig | None, tag: str, shard: str | None = None, *,
-                   depth: int | None = None, reranker: Reranker | None = None, restart: bool = False) -> Path:
+                   depth: int | None = None, reranker: Reranker | None = None, restart: bool = False,
+                   pool: Any = None) -> Path:
     """Rerank queries into a TREC run, resumably; write ``<out>.config.json`` beside it.
 
     Parameters
@@ -151,6 +152,9 @@ def rerank_to_file(queries: Sequence[Query], candidates: Mapping[str, Sequence[H
         equal ``config``, ``depth`` aside, when both are given); default: a
         :class:`CrossEncoderReranker` of ``config``, built only if a query is left to score.
     restart : discard the partial files of ``out_path`` (finished queries included) and start over.
+    pool : a :class:`~optical_rerank.rerank._ray.RayPool` of this config: its actors rerank the
+        queries (each one as a single process does) and the results are written here in query
+        order, so the run (and its resume log) is byte-identical to a single process's.
 
     Returns
     -------
@@ -181,6 +185,9 @@ def rerank_to_file(queries: Sequence[Query], candidates: Mapping[str, Sequence[H
         raise ConfigError("rerank_to_file: give a RerankConfig (or a reranker)")
     if depth is not None and depth != config.depth:
         config = dataclasses.replace(config, depth=depth)
+    if pool is not None and pool.config.identity() != config.identity():
+        raise ConfigError("rerank_to_file: the Ray pool was built for another config: "
+                          f"{config_diff(config.identity(), pool.config.identity(), '(none)')}")
     todo_queries = shard_queries(queries, shard) if shard is not None else list(queries)
     qids = [q.qid for q in todo_queries]
     if len(set(qids)) != len(qids):
@@ -239,11 +246,15 @@ def rerank_to_file(queries: Sequence[Query], candidates: Mapping[str, Sequence[H
             remaining = todo_queries[len(entries):]
             n_finished = len(entries)
             try:
-                if remaining and reranker is None:
+                if remaining and reranker is None and pool is None:
                     reranker = CrossEncoderReranker(None, config)
-                for q in tqdm(remaining, desc=f"rerank {out_path.name}", unit="q",
-                              disable=not config.show_progress):
-                    hits = reranker.rerank([q], candidates, depth=config.depth, show_progress=False)[q.qid]
+                if pool is not None:  # a Ray actor pool: the same per-query rerank, results in query order
+                    ranked = pool.rerank_ordered(remaining, candidates)
+                else:
+                    ranked = ((q, reranker.rerank([q], candidates, depth=config.depth, show_progress=False)[q.qid])
+                              for q in remaining)
+                for q, hits in tqdm(ranked, total=len(remaining), desc=f"rerank {out_path.name}", unit="q",
+                                    disable=not config.show_progress):
                     block = "".join(format_run_lines(q.qid, hits, tag)).encode("utf-8")
                     _fsync_append(pfh, block, partial)
                     entry = {"qid": q.qid, "start": offset, "end": offset + len(block)}

@@ -294,7 +294,7 @@ def train_lora_teacher(config: LoraTeacherConfig, bundle: Bundle, out_dir: str |
         log = json.loads((path / "state.json").read_text())["log"]
         _log(f"resumed at step {step} from {path}")
     model.train()
-    t0, pairs_seen = time.perf_counter(), 0
+    t0, pairs_seen, first_step = time.perf_counter(), 0, step
     stopped_at = None
     while step < total:
         if time_budget_s is not None and time.perf_counter() - t0 > time_budget_s:
@@ -343,8 +343,10 @@ def train_lora_teacher(config: LoraTeacherConfig, bundle: Bundle, out_dir: str |
         pairs_seen += len(qs)
         if step % 20 == 0 or step == total:
             rate = pairs_seen / max(1e-9, time.perf_counter() - t0)
-            log.append({"step": step, "loss": float(loss), **parts, "pairs_per_s": round(rate, 1)})
-            _log(f"step {step}/{total} loss {float(loss):.4f} {parts} {rate:.0f} pairs/s")
+            steps_per_s = (step - first_step) / max(1e-9, time.perf_counter() - t0)
+            log.append({"step": step, "loss": float(loss), **parts, "pairs_per_s": round(rate, 1),
+                        "steps_per_s": round(steps_per_s, 4)})
+            _log(f"step {step}/{total} loss {float(loss):.4f} {parts} {rate:.0f} pairs/s {steps_per_s:.3f} steps/s")
         if step % config.save_steps == 0 and step < total:
             _save_checkpoint(model, opt, sched, step, log, ckpt_root)
     elapsed = time.perf_counter() - t0
@@ -352,7 +354,8 @@ def train_lora_teacher(config: LoraTeacherConfig, bundle: Bundle, out_dir: str |
     record = {"config": config.to_dict(), "fingerprint": fp, "bundle_sha256": bundle.sha256,
               "steps": step, "planned_steps": total, "stopped_at": stopped_at,
               "steps_per_epoch": per_epoch, "max_steps": max_steps, "elapsed_s": round(elapsed, 1),
-              "pairs_per_s": round(pairs_seen / max(1e-9, elapsed), 1), "device": str(device), "bf16": bf16,
+              "pairs_per_s": round(pairs_seen / max(1e-9, elapsed), 1),
+              "steps_per_s": round((step - first_step) / max(1e-9, elapsed), 4), "device": str(device), "bf16": bf16,
               "log": log, "environment": environment_info()}
     with staged_dir(out) as tmp:
         save_file(adapter_state(model), str(tmp / ADAPTER_FILE))
