@@ -76,6 +76,7 @@ def test_dense_index_scores_equal_embed_texts(tiny_encoder, tmp_path):
     assert dense_index(corpus, tmp_path / "dense", cfg) == idx  # cached by content
     queries = [Query("q1", "what city is the capital"), Query("q2", "river water")]
     run = DenseRetriever(idx, cfg).retrieve(queries, k=5)
+    got_q1 = {h.docid: h.score for h in run["q1"]}
 
     tok, model = load_encoder(str(tiny_encoder))
     texts = [f"{d.title}\n{d.contents}" if d.title else d.contents for d in docs]
@@ -88,6 +89,10 @@ def test_dense_index_scores_equal_embed_texts(tiny_encoder, tmp_path):
         for d in want:
             assert got[d] == pytest.approx(want[d], abs=1e-5)
         assert [h.docid for h in run[q.qid]] == sorted(want, key=lambda d: (-want[d], d))
+    # the bi-encoder as a reranker from the index's vectors: the same cosines, candidates only
+    cands = {"q1": [Hit("q1", d, 0.0, i + 1) for i, d in enumerate(["d5", "d2", "d1"])]}
+    again = DenseRetriever(idx, cfg).rescore(queries[:1], cands, depth=2)["q1"]
+    assert {h.docid: h.score for h in again} == pytest.approx({d: got_q1[d] for d in ("d5", "d2")}, abs=1e-6)
     # another collection or another passage template is another key (encoded again, never reused)
     from optical_rerank.dense._index import index_key
 

@@ -188,20 +188,31 @@ class Experiment:
 
     def _dense_run(self, es: EvalSet, path: Path) -> Path:
         """e5 dense retrieval (Pyserini's FaissSearcher) with the native query, top ``max(100, depth)``."""
-        from ..dense import DenseRetriever
-
         index = self.dense_index(es.corpus)
         k = max(100, self.cfg.depth)
         key = {"which": "dense", "k": k, "index": index.name, "config": self.dense_config().to_dict(),
                "queries": short_hash([[q.qid, q.text] for q in es.native])}
 
-        def make() -> Run:
-            if str(index) not in self._dense:
-                self._dense = {str(index): DenseRetriever(index, self.dense_config())}
-            return self._dense[str(index)].retrieve(es.native, k=k)
-
-        return self._cached(path, key, make, "dense", f"{es.dataset}/{es.lang}: dense retrieval of "
+        return self._cached(path, key, lambda: self.dense_retriever(index).retrieve(es.native, k=k), "dense", f"{es.dataset}/{es.lang}: dense retrieval of "
                             f"{len(es.native)} queries")
+
+    def dense_retriever(self, index: Path):
+        from ..dense import DenseRetriever
+
+        if str(index) not in self._dense:
+            self._dense = {str(index): DenseRetriever(index, self.dense_config())}
+        return self._dense[str(index)]
+
+    def dense_rerank_run(self, es: EvalSet, cands: Run, path: Path) -> Path:
+        """``e5-rerank``: the e5 bi-encoder rescoring the top ``depth`` candidates, its passage vectors
+        those of the dense index (the same model, prefixes and pooling as ``dense``)."""
+        index = self.dense_index(es.corpus)
+        key = {"which": "e5-rerank", "depth": self.cfg.depth, "index": index.name,
+               "config": self.dense_config().to_dict(),
+               "queries": short_hash([[q.qid, q.text] for q in es.native]),
+               "candidates": short_hash({q: [h.docid for h in hs[:self.cfg.depth]] for q, hs in sorted(cands.items())})}
+        return self._cached(path, key, lambda: self.dense_retriever(index).rescore(es.native, cands, self.cfg.depth),
+                            "e5-rerank", f"{es.dataset}/{es.lang}: e5 reranking of the top {self.cfg.depth} candidates")
 
     def _hybrid_run(self, es: EvalSet, path: Path) -> Path:
         """RRF (``pyserini.fusion``, k=60) of the BM25-native and dense runs, top ``max(100, depth)``."""
@@ -312,7 +323,9 @@ class Experiment:
             path = d / f"{system}.txt"
             queries = (es.translated if system == "teacher-translated" else
                        self.wordtrans_queries(es) if system == "teacher-wordtrans" else es.native)
-            if system in BIENCODER_SYSTEMS:
+            if system == "e5-rerank":
+                self.dense_rerank_run(es, cands, path)
+            elif system in BIENCODER_SYSTEMS:
                 self.biencoder_run(queries, cands, path, tag=system)
             else:
                 model = models["teacher"] if system.startswith("teacher") else models[system]
