@@ -197,3 +197,38 @@ def test_freedict_missing_package_is_named(monkeypatch):
         load_freedict("swa")
     with pytest.raises(ConfigError, match="no FreeDict"):
         load_freedict("yor")
+
+
+# ------------------------------------------------------------------ the experiment's realistic rows
+
+
+def test_experiment_first_stages_and_report_only(mirror, tmp_path):
+    """BM25 native, word-by-word translation and the oracle on real AfriQA questions; --report-only
+    rebuilds the same report from the runs present, and a removed run leaves the report."""
+    from optical_rerank.experiment import Experiment, ExperimentConfig
+
+    cfg = ExperimentConfig(name="s", data_root=str(tmp_path / "data"), runs_dir=str(tmp_path / "runs"),
+                           results_dir=str(tmp_path / "results"), models_root=str(tmp_path / "models"),
+                           max_queries_per_language=4, depth=5, candidates="hybrid",
+                           systems=("bm25-native", "wordtrans-bm25", "oracle-bm25", "dense", "e5-rerank"),
+                           measures=("ndcg_cut.10", "recall.100"), students={},
+                           wordtrans={"iterations": 3, "freedict": False}, bitext={"languages": ["hau"]},
+                           afriqa={"languages": ["hau"], "split": "test"})
+    res = Experiment(cfg).run(only=["bm25-native", "wordtrans-bm25", "oracle-bm25"])
+    row = res["sets"]["afriqa/hau"]
+    assert set(row) == {"bm25-native", "wordtrans-bm25", "oracle-bm25"}  # nothing else was run
+    assert all("per_query" not in r for r in row.values())
+    per_query = json.loads((tmp_path / "results" / "s" / "per_query.json").read_text())
+    assert len(per_query["afriqa/hau"]["wordtrans-bm25"]) == 4
+    coll = res["collections"]["afriqa"]
+    assert coll["passages"] == 3997 and coll["sha256"].startswith("abe19028")
+    sums = (tmp_path / "runs" / "s" / "SHA256SUMS").read_text().splitlines()
+    assert [line.split("  ")[1] for line in sums] == [
+        "afriqa/hau/bm25-native.txt", "afriqa/hau/oracle-bm25.txt", "afriqa/hau/wordtrans-bm25.txt"]
+    # the word-by-word queries are English words, not the native text
+    assert row["wordtrans-bm25"]["aggregate"] != row["bm25-native"]["aggregate"]
+
+    again = Experiment(cfg).run(report_only=True)
+    assert again["sets"] == res["sets"] and again["pooled"] == res["pooled"]
+    (tmp_path / "runs" / "s" / "afriqa" / "hau" / "oracle-bm25.txt").unlink()
+    assert set(Experiment(cfg).run(report_only=True)["sets"]["afriqa/hau"]) == {"bm25-native", "wordtrans-bm25"}

@@ -3,9 +3,10 @@
 The collection is encoded by ``pyserini.encode`` (``--to-faiss``: a FAISS flat inner-product
 index and its docid list) with the e5 bi-encoder of the model zoo (``e5-small-multilingual``,
 E5's ``passage: `` prefix, mean pooling, L2-normalised, as :class:`~optical_rerank.rerank.BiEncoderReranker`
-embeds), and searched by Pyserini's ``FaissSearcher`` with an ``AutoQueryEncoder`` of the same
-model (``query: `` prefix, mean pooling, L2-normalised): the score is the cosine of
-:func:`optical_rerank.models.embed_texts`.
+embeds), and searched by Pyserini's ``FaissSearcher.batch_search`` with the queries embedded in
+batches by the same model (``query: `` prefix, mean pooling, L2-normalised: what Pyserini's
+``AutoQueryEncoder`` computes for one query): the score is the cosine of
+:func:`optical_rerank.models.embed_texts` (checked by a test).
 
 * :class:`DenseConfig`: the model and encoding settings (part of the index's cache key).
 * :func:`dense_index`: the FAISS index of a JsonCollection file, encoded once and cached under a
