@@ -64,11 +64,11 @@ def dense_index(corpus: str | Path, root: str | Path, config: DenseConfig | None
             return out
         model_dir = resolve_model(config.model)
         with staged_dir(out) as tmp:
-            text = encode_input(corpus, tmp / "input" / "corpus.jsonl")
+            text = encode_input(corpus, tmp / "input" / "corpus.jsonl").resolve()
             dim = int(json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8"))["hidden_size"])
             cmd = [sys.executable, "-m", "optical_rerank.pyserini", "pyserini.encode",
                    "input", "--corpus", str(text), "--fields", "text",
-                   "output", "--embeddings", str(tmp), "--to-faiss",
+                   "output", "--embeddings", str(Path(tmp).resolve()), "--to-faiss",
                    "encoder", "--encoder", model_dir, "--encoder-class", "auto", "--fields", "text",
                    "--pooling", "mean", "--l2-norm", "--prefix", config.passage_prefix,
                    "--max-length", str(config.max_length), "--batch-size", str(config.batch_size),

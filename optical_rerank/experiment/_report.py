@@ -45,7 +45,8 @@ def render_markdown(results: Mapping) -> str:
     """Paper-style tables: a row per language and the average, a column per system, per measure."""
     cfg = results["config"]
     lines = [f"# Experiment `{cfg['name']}`", "",
-             f"Budget: up to {cfg['max_queries_per_language']} queries per language (seed {cfg['seed']}), "
+             ("Budget: every question of each language, " if cfg['max_queries_per_language'] is None else
+              f"Budget: up to {cfg['max_queries_per_language']} queries per language (seed {cfg['seed']}), ") +
              f"rerank depth {cfg['depth']} over the candidates of `{cfg['candidates']}`; "
              f"measures computed with trec_eval semantics (-c). Wall time {results['seconds']:.0f}s.", ""]
     by_dataset: dict[str, list[str]] = {}
