@@ -1,7 +1,10 @@
 """The committed first-stage runs are reproduced byte for byte by the current code (issue 12).
 
-``python -m optical_rerank.experiment configs/afriqa.yaml`` (and ``configs/afriqa-dev.yaml``)
-wrote ``runs/<name>/<dataset>/<lang>/bm25-*.txt`` and ``runs/afriqa/dl19/en/bm25.txt``. These
+``python -m optical_rerank.experiment configs/afriqa-oracle20.yaml`` (the first study, 20 questions per
+language; and ``configs/afriqa-dev.yaml``) wrote ``runs/<name>/<dataset>/<lang>/bm25-*.txt`` and
+``runs/afriqa-oracle20/dl19/en/bm25.txt``; the realistic studies (``configs/afriqa.yaml``,
+``configs/xquad-r.yaml``: every test question) keep their large first-stage runs out of git and
+commit ``runs/<name>/SHA256SUMS``, which the BM25 runs regenerated here must match. These
 tests load the same committed configs, point ``data_root`` and ``runs_dir`` at a temporary folder,
 prepare the sets from the data mirror, build the indexes and write every first-stage run through
 the experiment's own code path (:class:`~optical_rerank.experiment.Experiment`:
@@ -111,7 +114,7 @@ def _check(name: str, dataset: str, ex: Experiment) -> dict[str, Path]:
     return written
 
 
-@pytest.mark.parametrize("name", ["afriqa", "afriqa-dev"])
+@pytest.mark.parametrize("name", ["afriqa-oracle20", "afriqa-dev"])
 def test_afriqa_bm25_runs_reproduced(name, mirror, data_root, tmp_path):
     """runs/<name>/afriqa/<lang>/bm25-native.txt and bm25-translated.txt, every language, byte for byte."""
     ex = _experiment(name, data_root, tmp_path / "runs", afriqa=True)
@@ -124,16 +127,16 @@ def test_afriqa_bm25_runs_reproduced(name, mirror, data_root, tmp_path):
 
 
 def test_ntrex_bm25_runs_reproduced(mirror, data_root, tmp_path):
-    """runs/afriqa/ntrex-doc/<lang>/bm25-{native,translated,doc-translated}.txt, byte for byte."""
-    ex = _experiment("afriqa", data_root, tmp_path / "runs", ntrex=True)
-    written = _check("afriqa", "ntrex-doc", ex)
+    """runs/afriqa-oracle20/ntrex-doc/<lang>/bm25-{native,translated,doc-translated}.txt, byte for byte."""
+    ex = _experiment("afriqa-oracle20", data_root, tmp_path / "runs", ntrex=True)
+    written = _check("afriqa-oracle20", "ntrex-doc", ex)
     assert len(written) == 3 * len(ex.cfg.ntrex["languages"])
 
 
 def test_dl19_bm25_run_reproduced(mirror, data_root, tmp_path):
-    """runs/afriqa/dl19/en/bm25.txt byte for byte; the teacher's DL19 runs rerank exactly its candidates."""
-    ex = _experiment("afriqa", data_root, tmp_path / "runs", dl19=True)
-    written = _check("afriqa", "dl19", ex)
+    """runs/afriqa-oracle20/dl19/en/bm25.txt byte for byte; the teacher's DL19 runs rerank exactly its candidates."""
+    ex = _experiment("afriqa-oracle20", data_root, tmp_path / "runs", dl19=True)
+    written = _check("afriqa-oracle20", "dl19", ex)
     bm25 = written["dl19/en/bm25.txt"]
 
     # runs/teacher/dl19/*.txt (python -m optical_rerank.teacher report) score model floats, so they
@@ -148,3 +151,39 @@ def test_dl19_bm25_run_reproduced(mirror, data_root, tmp_path):
     candidates = docids(bm25)
     for system in ("teacher", "e5-biencoder"):
         assert docids(REPO / "runs" / "teacher" / "dl19" / f"{system}.txt") == candidates, system
+
+
+def _sums(name: str) -> dict[str, str]:
+    """``{relpath: sha256}`` of the committed ``runs/<name>/SHA256SUMS``."""
+    lines = (REPO / "runs" / name / "SHA256SUMS").read_text(encoding="utf-8").splitlines()
+    return {rel: digest for digest, rel in (line.split("  ", 1) for line in lines if line.strip())}
+
+
+# XQuAD-R's BM25 runs (9,520 questions, twice) take minutes: they are checked by `sha256sum -c` only
+@pytest.mark.parametrize("name,dataset,systems", [
+    ("afriqa", "afriqa", ("bm25-native", "oracle-bm25", "wordtrans-bm25")),
+])
+def test_realistic_bm25_runs_match_sha256sums(name, dataset, systems, mirror, data_root, tmp_path):
+    """The full-test BM25 runs of the realistic studies (native, oracle translation, word-by-word
+    translation through IBM-1 on the bitext) regenerated from the mirror have the committed sha256."""
+    from optical_rerank.experiment._systems import FIRST_STAGES
+    from optical_rerank.files import sha256_file
+
+    ex = _experiment(name, data_root, tmp_path / "runs", **{dataset.replace("-", "_"): True})
+    sums = _sums(name)
+    checked = 0
+    for es in ex.data.eval_sets():
+        for system in systems:
+            rel = f"{es.dataset}/{es.lang}/{system}.txt"
+            path = ex.runs / rel
+            ex.first_stage_run(es, FIRST_STAGES[system], path)
+            assert rel in sums, f"runs/{name}/SHA256SUMS has no {rel}"
+            assert sha256_file(path) == sums[rel], f"{rel} is not reproduced ({path})"
+            checked += 1
+    results = json.loads((REPO / "results" / name / "results.json").read_text(encoding="utf-8"))
+    assert {k: len(v) for k, v in results["budget"]["queries"].items()} == {
+        f"{es.dataset}/{es.lang}": len(es.native) for es in ex.data.eval_sets()}
+    assert checked == len(systems) * len(results["budget"]["queries"])
+    if dataset == "afriqa":
+        coll = results["collections"]["afriqa"]
+        assert (coll["passages"], coll["sha256"]) == (3997, "abe19028549d8a2a76105b7d477f8b1481e885a8ee4e0d16d5b273e225c5171e")

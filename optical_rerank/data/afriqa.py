@@ -3,7 +3,8 @@
 Output (``prepare afriqa --out DIR``)::
 
     DIR/corpus/en/corpus.jsonl                      English gold passages of every language and
-                                                    split, deduplicated by text
+                                                    split upstream (:data:`AFRIQA_COLLECTION_FILES`),
+                                                    deduplicated by text, whatever ``langs``/``splits``
     DIR/corpus/fr/corpus.jsonl                      French gold passages (fon; wol has none upstream)
     DIR/topics/afriqa.<lang>.<split>.native.tsv     the question as written by native speakers
     DIR/topics/afriqa.<lang>.<split>.translated.tsv its human translation into the pivot language
@@ -14,6 +15,14 @@ Output (``prepare afriqa --out DIR``)::
 :func:`afriqa_file`, :func:`afriqa_corpus`, :func:`afriqa_topic_files` and
 :func:`afriqa_languages` name these files for the code that reads a prepared set (nothing
 outside :mod:`optical_rerank.data` spells the file names).
+
+The collection is fixed (issue 16): it is built from every gold-passage file of
+:data:`AFRIQA_COLLECTION_FILES` (every language and split that has one upstream at the pinned
+commit), independent of the languages and splits prepared, so a language's BM25 scores never
+depend on what else was prepared. A file of that table that is neither mirrored nor cached nor
+downloadable is an error naming its URL (with ``skip_missing`` it is skipped and listed in the
+card, whose ``collection`` block records the passage count, bytes and sha256 of each corpus file:
+compare that sha256 to know whether two sets have the same collection).
 
 Query ids are ``<lang>-<split>-<AfriQA id>`` (unique across languages and splits); passage ids
 are ``afriqa-<pivot>-<first 16 hex of sha256(whitespace-normalised text)>``, stable whatever
@@ -28,6 +37,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..errors import ConfigError, InputFormatError
+from ..files import sha256_file
 from ..trec_io import read_jsonl, write_corpus, write_qrels, write_topics
 from ..types import Document, Query
 from .card import PreparedSet, make_card, split_list, staged_output, write_card
@@ -42,6 +52,22 @@ from .registry import (
     afriqa_queries,
 )
 
+
+#: The fixed AfriQA collections: for each pivot language, every (language, split) whose gold-passage
+#: file exists upstream at the pinned commit (AFRIQA_GOLD_SPLITS), in AfriQA's language order and
+#: train/dev/test order (the first occurrence of a passage gives its title). Swahili has gold passages
+#: for test only, Yorùbá none for dev, Wolof none at all.
+AFRIQA_COLLECTION_FILES: dict[str, tuple[tuple[str, str], ...]] = {
+    "en": (("bem", "train"), ("bem", "dev"), ("bem", "test"),
+           ("hau", "train"), ("hau", "dev"), ("hau", "test"),
+           ("ibo", "train"), ("ibo", "dev"), ("ibo", "test"),
+           ("kin", "train"), ("kin", "dev"), ("kin", "test"),
+           ("swa", "test"),
+           ("twi", "train"), ("twi", "dev"), ("twi", "test"),
+           ("yor", "train"), ("yor", "test"),
+           ("zul", "train"), ("zul", "dev"), ("zul", "test")),
+    "fr": (("fon", "train"), ("fon", "dev"), ("fon", "test")),
+}
 
 #: The kinds of per-language file of a prepared set: two topic files and the qrels.
 AFRIQA_FILE_KINDS = ("native", "translated", "qrels")
@@ -117,6 +143,44 @@ def read_afriqa_queries(path: Path) -> dict[str, dict]:
     return out
 
 
+def _build_collections(fetcher: Fetcher) -> tuple[dict[str, dict[str, Document]], dict[str, int], dict[str, list[str]]]:
+    """Every corpus of :data:`AFRIQA_COLLECTION_FILES`: ``({pivot: {docid: doc}}, duplicates, files)``.
+
+    A passage is every non-empty ``context`` of a gold-passage file; the first occurrence of a
+    text gives its title. ``files`` lists the URLs read per pivot.
+    """
+    corpora: dict[str, dict[str, Document]] = {}
+    duplicates: dict[str, int] = {}
+    files: dict[str, list[str]] = {}
+    for pivot, entries in AFRIQA_COLLECTION_FILES.items():
+        corpus = corpora.setdefault(pivot, {})
+        for lang, split in entries:
+            gfile = afriqa_gold(lang, split)
+            gpath = fetcher.get_optional(gfile, f"AfriQA {lang} {split} gold passages (collection)")
+            if gpath is None:
+                continue
+            files.setdefault(pivot, []).append(gfile.url)
+            for _lineno, row in read_jsonl(gpath):
+                text = row.get("context")
+                if not isinstance(text, str) or not text.strip():
+                    continue
+                docid = passage_id(pivot, text)
+                if docid in corpus:
+                    duplicates[pivot] = duplicates.get(pivot, 0) + 1
+                    continue
+                title = row.get("title") if isinstance(row.get("title"), str) else None
+                corpus[docid] = Document(docid, text.strip(), title.strip() if title else None)
+    return corpora, duplicates, files
+
+
+def collection_record(corpus: str | Path) -> dict[str, object]:
+    """``{"passages", "bytes", "sha256"}`` of a collection file (``corpus.jsonl``): what identifies it."""
+    path = Path(corpus)
+    with open(path, "rb") as fh:
+        passages = sum(1 for line in fh if line.strip())
+    return {"passages": passages, "bytes": path.stat().st_size, "sha256": sha256_file(path)}
+
+
 def prepare_afriqa(out_dir: str | Path, *, langs: Iterable[str] | str | None = None,
                    splits: Iterable[str] | str | None = None, skip_missing: bool = False) -> PreparedSet:
     """Build the AfriQA retrieval set (see the module docstring for the layout).
@@ -136,8 +200,7 @@ def prepare_afriqa(out_dir: str | Path, *, langs: Iterable[str] | str | None = N
             raise ConfigError(f"AfriQA has no split {s!r}; it has {', '.join(AFRIQA_SPLITS)}")
     fetcher = Fetcher(skip_missing=skip_missing)
 
-    corpora: dict[str, dict[str, Document]] = {}  # pivot -> docid -> doc
-    duplicates: dict[str, int] = {}
+    corpora, duplicates, collection_files = _build_collections(fetcher)
     topics_out: dict[str, tuple[list[Query], list[Query]]] = {}
     qrels_out: dict[str, dict[str, dict[str, int]]] = {}
     per_split: dict[str, dict[str, object]] = {}
@@ -189,12 +252,8 @@ def prepare_afriqa(out_dir: str | Path, *, langs: Iterable[str] | str | None = N
                     empty_question += 1
                     continue
                 docid = passage_id(pivot, text)
-                corpus = corpora.setdefault(pivot, {})
-                if docid in corpus:
-                    duplicates[pivot] = duplicates.get(pivot, 0) + 1
-                else:
-                    title = row.get("title") if isinstance(row.get("title"), str) else None
-                    corpus[docid] = Document(docid, text.strip(), title.strip() if title else None)
+                # the gold file was read into the collection above (same fetcher, same bytes)
+                assert docid in corpora.get(pivot, {}), (lang, split, gid)
                 qid = f"{lang}-{split}-{gid}"
                 native.append(Query(qid, q_native, lang))
                 translated.append(Query(qid, q_trans, pivot))
@@ -214,10 +273,18 @@ def prepare_afriqa(out_dir: str | Path, *, langs: Iterable[str] | str | None = N
 
     with staged_output(out_dir) as tmp:
         outputs: dict[str, object] = {"corpora": {}, "topics": {}, "qrels": {}}
+        collection: dict[str, object] = {}
         for pivot, docs in sorted(corpora.items()):
+            if not docs:
+                continue
             rel = _corpus_relpath(pivot)
             write_corpus(tmp / rel, sorted(docs.values(), key=lambda d: d.docid))
             outputs["corpora"][pivot] = {"path": rel, "documents": len(docs)}
+            missing = [s["url"] for s in fetcher.skipped
+                       if s["what"].endswith("(collection)") and f".{pivot}." in s["url"]]
+            collection[pivot] = {"path": rel, **collection_record(tmp / rel),
+                                 "files": collection_files.get(pivot, []),
+                                 "files_missing": missing, "complete": not missing}
         for key, (native, translated) in topics_out.items():
             lang = key.split(".")[0]
             split = key.split(".")[1]
@@ -242,6 +309,10 @@ def prepare_afriqa(out_dir: str | Path, *, langs: Iterable[str] | str | None = N
             "splits have no topics or qrels here (their questions are counted under counts.per_split).",
             "Split policy: train for training, dev for every choice, test for "
             "reporting only; the bitext builder always removes AfriQA test questions.",
+            "The collection is fixed: the gold passages of every language and split upstream "
+            "(AFRIQA_COLLECTION_FILES), whatever languages and splits are prepared; its passage count, "
+            "bytes and sha256 are under `collection` (files_missing lists upstream files that were "
+            "not available, so such a collection is not the full upstream one).",
             "Corpus = the gold passages only (a reranking / small-pool retrieval set); for open "
             "retrieval use the AfriQA Wikipedia dumps (masakhane_wiki_100 on Hugging Face).",
         ]
@@ -262,7 +333,7 @@ def prepare_afriqa(out_dir: str | Path, *, langs: Iterable[str] | str | None = N
                      "duplicate_passages_merged": dict(sorted(duplicates.items()))},
             notes=notes,
             options={"langs": lang_list, "splits": split_sel, "skip_missing": skip_missing},
-            extra={"synthetic_relevance": False},
+            extra={"synthetic_relevance": False, "collection": collection},
         )
         write_card(tmp, card)
     return PreparedSet("afriqa", Path(out_dir), card)

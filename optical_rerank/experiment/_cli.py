@@ -20,6 +20,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-queries-per-language", type=int, help="override the config's query budget")
     p.add_argument("--depth", type=int, help="override the config's rerank depth")
     p.add_argument("--name", help="override the experiment name (output folders)")
+    p.add_argument("--systems", help="comma-separated systems to run now (default: every system of the config); "
+                   "the report covers every run present")
+    p.add_argument("--report-only", action="store_true",
+                   help="run nothing: rebuild results.json, per_query.json, results.md and the plots from the runs "
+                        "present under runs/<name>/")
     return p
 
 
@@ -33,6 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = replace(cfg, depth=args.depth)
     if args.name:
         cfg = replace(cfg, name=args.name)
-    results = Experiment(cfg).run()
+    only = [s.strip() for s in args.systems.split(",") if s.strip()] if args.systems else None
+    results = Experiment(cfg).run(only=only, report_only=args.report_only)
     sys.stdout.write(render_markdown(results))
     return 0

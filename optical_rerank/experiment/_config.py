@@ -20,7 +20,7 @@ from ..errors import ConfigError
 from ..models import shipped_models
 from ..rerank import RerankConfig
 from ..teacher import TeacherConfig
-from ._systems import ALL_SYSTEMS, block_systems, known_systems
+from ._systems import ALL_SYSTEMS, CANDIDATE_CHOICES, DEFAULT_SYSTEMS, block_systems, known_systems
 
 #: keys of a student block that are the experiment's, not :class:`~optical_rerank.distill.DistillConfig` fields
 STUDENT_EXTRAS = ("context_k", "context_corpus")
@@ -67,7 +67,7 @@ class ExperimentConfig:
     bm25: dict = field(default_factory=lambda: {"k1": 0.9, "b": 0.4})
     rerank: dict = field(default_factory=lambda: {"max_length": 256, "batch_size": 32})
     measures: tuple[str, ...] = ("ndcg_cut.10", "mrr@10", "map")
-    systems: tuple[str, ...] = ALL_SYSTEMS
+    systems: tuple[str, ...] = DEFAULT_SYSTEMS
     baseline_for_tests: tuple[str, ...] = ("teacher-native", "kd", "bm25-native", "e5-biencoder")
     teacher: dict = field(default_factory=dict)
     students: dict = field(default_factory=lambda: {"optical": {"method": "ot"}, "kd": {"method": "mse"}})
@@ -77,6 +77,10 @@ class ExperimentConfig:
     xquad_r: dict | None = None
     ntrex: dict | None = None
     dl19: dict | None = None
+    #: the dense first stage (:class:`optical_rerank.dense.DenseConfig` fields) and the word-translation
+    #: baseline (``iterations`` of IBM Model 1, ``freedict``: use the FreeDict dictionary where one is known)
+    dense: dict = field(default_factory=dict)
+    wordtrans: dict = field(default_factory=lambda: {"iterations": 10, "freedict": True})
 
     def __post_init__(self) -> None:
         for name in ("measures", "systems", "baseline_for_tests"):
@@ -112,8 +116,18 @@ class ExperimentConfig:
         n = self.max_queries_per_language
         _need(n is None or (is_int(n) and n >= 1), "max_queries_per_language", "must be null or an integer >= 1", n)
         _need(is_int(self.depth) and self.depth >= 1, "depth", "must be an integer >= 1", self.depth)
-        _need(self.candidates in ("translated", "native"), "candidates", "must be 'translated' or 'native'",
-              self.candidates)
+        _need(self.candidates in CANDIDATE_CHOICES, "candidates",
+              f"must be one of {', '.join(CANDIDATE_CHOICES)}", self.candidates)
+        _need(isinstance(self.dense, dict), "dense", "must be a mapping of DenseConfig fields", self.dense)
+        _checked("dense", lambda: _dense_config(self.dense))
+        _need(isinstance(self.wordtrans, dict) and set(self.wordtrans) <= {"iterations", "freedict", "min_count"},
+              "wordtrans", "must be a mapping with iterations, min_count and freedict", self.wordtrans)
+        it = self.wordtrans.get("iterations", 10)
+        _need(is_int(it) and it >= 1, "wordtrans.iterations", "must be an integer >= 1", it)
+        mc = self.wordtrans.get("min_count", 1)
+        _need(is_int(mc) and mc >= 1, "wordtrans.min_count", "must be an integer >= 1", mc)
+        _need(isinstance(self.wordtrans.get("freedict", True), bool), "wordtrans.freedict", "must be true or false",
+              self.wordtrans.get("freedict"))
         self._check_bm25()
         self._check_rerank()
         for key in ("measures", "systems", "baseline_for_tests"):
@@ -220,6 +234,13 @@ def _distill_config(fields: Mapping[str, Any], seed: int) -> Any:
     from ..distill import DistillConfig  # heavy
 
     return DistillConfig.from_dict({"seed": seed, "teacher": "teacher", "output": "output", **fields})
+
+
+def _dense_config(fields: Mapping[str, Any]) -> Any:
+    """The checked :class:`~optical_rerank.dense.DenseConfig` of a ``dense`` block."""
+    from ..dense import DenseConfig
+
+    return from_dict(DenseConfig, dict(fields))
 
 
 def _need(cond: bool, key: str, what: str, value: object) -> None:

@@ -34,6 +34,9 @@ def archive_model_records(models: Mapping[str, str], out: Path) -> list[Path]:
 
 
 _LABELS = {"bm25-native": "BM25 (native query)", "bm25-translated": "BM25 (English translation)",
+           "wordtrans-bm25": "Word-by-word translation + BM25", "dense": "mE5-small dense",
+           "hybrid": "Hybrid (RRF BM25 + dense)", "oracle-bm25": "Oracle BM25 (human translation; control)",
+           "e5-rerank": "mE5-small reranker", "teacher-wordtrans": "Teacher, word-by-word translation",
            "bm25-doc-translated": "BM25 (translated collection)", "teacher-native": "Teacher, native (zero-shot)",
            "teacher-translated": "Teacher, English (oracle)", "kd": "Vanilla KD student",
            "optical": "OPTICAL student", "e5-biencoder": "mE5-small bi-encoder"}
@@ -43,8 +46,9 @@ def render_markdown(results: Mapping) -> str:
     """Paper-style tables: a row per language and the average, a column per system, per measure."""
     cfg = results["config"]
     lines = [f"# Experiment `{cfg['name']}`", "",
-             f"Budget: up to {cfg['max_queries_per_language']} queries per language (seed {cfg['seed']}), "
-             f"rerank depth {cfg['depth']} over BM25 candidates from the {cfg['candidates']} query; "
+             ("Budget: every question of each language, " if cfg['max_queries_per_language'] is None else
+              f"Budget: up to {cfg['max_queries_per_language']} queries per language (seed {cfg['seed']}), ") +
+             f"rerank depth {cfg['depth']} over the candidates of `{cfg['candidates']}`; "
              f"measures computed with trec_eval semantics (-c), {AVERAGING}. Wall time {results['seconds']:.0f}s.", ""]
     by_dataset: dict[str, list[str]] = {}
     for key in results["sets"]:
@@ -86,8 +90,15 @@ def render_markdown(results: Mapping) -> str:
                     z, o = means["teacher-native"], means["teacher-translated"]
                     gap_cell = f" | {(means['optical'] - z) / (o - z):.2f} |" if o - z >= MIN_GAP else " | n/a |"
                 lines.append("| **avg** | | " + " | ".join(avg) + gap_cell)
+                pooled = (results.get("pooled") or {}).get(dataset, {})
+                if pooled:
+                    n_all = max((v["num_queries"] for v in pooled.values()), default=0)
+                    cells = [f"{pooled[s][measure]:.4f}" if s in pooled and measure in pooled[s] else "–"
+                             for s in systems]
+                    lines.append(f"| **pooled** | {n_all} | " + " | ".join(cells) + (" | |" if with_gap else " |"))
             lines.append("")
-    lines += ["† OPTICAL significantly better than the zero-shot teacher, ‡ than vanilla KD "
+    lines += ["avg: the mean over languages (macro); pooled: the mean over every query of every language.",
+              "† OPTICAL significantly better than the zero-shot teacher, ‡ than vanilla KD "
               "(paired t-test, p < 0.05 after Bonferroni over the languages of the dataset).",
               f"Gap recovered = (OPTICAL − zero-shot) / (oracle − zero-shot) on nDCG@10; n/a where the oracle is "
               f"less than {MIN_GAP} above zero-shot (no gap to recover).", ""]

@@ -9,6 +9,7 @@ from ..evaluate import EvalResult, evaluate_run, paired_test
 from ..trec_io import read_run
 from ._config import ExperimentConfig
 from ._sets import EvalSet
+from ._systems import candidate_system
 
 MAIN_MEASURE = "ndcg_cut_10"
 #: gap recovered is reported only where oracle − zero-shot nDCG@10 is at least this large
@@ -23,7 +24,7 @@ def score(cfg: ExperimentConfig, sets: Sequence[EvalSet], paths: Mapping[tuple[s
     the languages of a dataset); the gap recovered is ``(student − zero-shot) / (oracle − zero-shot)``
     on nDCG@10, undefined where the oracle is less than :data:`MIN_GAP` above zero-shot.
     """
-    measures = list(cfg.measures) + [f"recall.{cfg.depth}"]
+    measures = list(dict.fromkeys(list(cfg.measures) + [f"recall.{cfg.depth}"]))
     out: dict = {"sets": {}, "significance": {}, "gap_recovered": {}}
     by_key: dict[str, dict[str, EvalResult]] = {}
     for es in sets:
@@ -36,7 +37,7 @@ def score(cfg: ExperimentConfig, sets: Sequence[EvalSet], paths: Mapping[tuple[s
             res[system] = evaluate_run(qrels, run, measures, complete=True)
         out["sets"][key] = {s: {"aggregate": r.aggregate, "per_query": r.per_query, "num_queries": r.num_queries}
                             for s, r in res.items()}
-        cand = "bm25-translated" if cfg.candidates == "translated" or es.dataset == "dl19" else "bm25-native"
+        cand = "bm25-translated" if es.dataset == "dl19" else candidate_system(cfg.candidates)
         if cand in res:
             out["sets"][key]["candidates"] = {"system": cand, "depth": cfg.depth,
                                               f"recall_{cfg.depth}": res[cand].aggregate.get(
@@ -66,6 +67,24 @@ def score(cfg: ExperimentConfig, sets: Sequence[EvalSet], paths: Mapping[tuple[s
                         gap[student] = (s - z) / (o - z) if o - z >= MIN_GAP else None
                 out["gap_recovered"][key] = gap
     out["students"] = student_summary(cfg, sets, by_key)
+    out["pooled"] = pooled_scores(sets, by_key)
+    return out
+
+
+def pooled_scores(sets: Sequence[EvalSet], by_key: Mapping[str, Mapping[str, EvalResult]]) -> dict:
+    """Per dataset, each system present in every language: the mean over all queries of all languages."""
+    out: dict = {}
+    for dataset in sorted({es.dataset for es in sets}):
+        results = [by_key[f"{es.dataset}/{es.lang}"] for es in sets if es.dataset == dataset]
+        if len(results) < 2:
+            continue
+        block = {}
+        for system in sorted(set.intersection(*[set(r) for r in results])):
+            values = [v for r in results for v in r[system].per_query.values()]
+            measures = sorted({m for v in values for m in v})
+            block[system] = {"num_queries": len(values),
+                             **{m: sum(v.get(m, 0.0) for v in values) / len(values) for m in measures}}
+        out[dataset] = block
     return out
 
 

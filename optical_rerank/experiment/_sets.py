@@ -196,9 +196,10 @@ class DataRoot:
         """The AfriQA English passages (prepared if needed): the teacher's and the contexts' collection."""
         return afriqa_corpus(self.prepared("afriqa", skip_missing=True))
 
-    def bitext_files(self) -> list[str]:
-        """The bitext TSV files of the configured languages, prepared with the leakage guard of :meth:`eval_topic_files`."""
-        langs = self.cfg.bitext.get("languages") or (self.cfg.afriqa or {}).get("languages", [])
+    def bitext_files(self, languages: Sequence[str] | None = None) -> list[str]:
+        """The bitext TSV files of the configured languages (or ``languages``), prepared with the leakage
+        guard of :meth:`eval_topic_files`."""
+        langs = languages or self.cfg.bitext.get("languages") or (self.cfg.afriqa or {}).get("languages", [])
         opts = {k: v for k, v in self.cfg.bitext.items() if k != "languages"}
         guard = self.eval_topic_files()
         # keyed by the options and the leakage guard's topics (content): other options, another guard -> another set

@@ -11,9 +11,27 @@ from ..errors import ConfigError
 from ..files import sha256_file, sha256_json
 from ..types import Query
 
-ALL_SYSTEMS = ("bm25-native", "bm25-translated", "bm25-doc-translated", "teacher-native", "teacher-translated",
-               "kd", "optical", "e5-biencoder")
-RERANKERS = ("teacher-native", "teacher-translated", "kd", "optical", "e5-biencoder")
+#: first-stage systems -> what :meth:`Experiment.first_stage_run` makes for them
+FIRST_STAGES = {"bm25-native": "native", "wordtrans-bm25": "wordtrans", "dense": "dense", "hybrid": "hybrid",
+                "bm25-translated": "translated", "oracle-bm25": "translated", "bm25-doc-translated": "doc-translated"}
+ALL_SYSTEMS = ("bm25-native", "wordtrans-bm25", "dense", "hybrid", "bm25-translated", "oracle-bm25",
+               "bm25-doc-translated", "teacher-native", "teacher-wordtrans", "teacher-translated", "kd", "optical",
+               "e5-biencoder", "e5-rerank")
+#: the systems of a config that does not list its own (the first study's)
+DEFAULT_SYSTEMS = ("bm25-native", "bm25-translated", "bm25-doc-translated", "teacher-native", "teacher-translated",
+                   "kd", "optical", "e5-biencoder")
+RERANKERS = ("teacher-native", "teacher-wordtrans", "teacher-translated", "kd", "optical", "e5-biencoder",
+             "e5-rerank")
+#: rerankers that are the e5 bi-encoder (``e5-rerank`` is the name of the realistic study)
+BIENCODER_SYSTEMS = ("e5-biencoder", "e5-rerank")
+#: ``candidates`` of a config: ``translated`` / ``native`` (BM25 with that query, the first study's)
+#: or a first-stage system name
+CANDIDATE_CHOICES = ("translated", "native", *FIRST_STAGES)
+
+
+def candidate_system(candidates: str) -> str:
+    """The first-stage system whose run gives the rerankers' candidates."""
+    return {"translated": "bm25-translated", "native": "bm25-native"}.get(candidates, candidates)
 #: the model of the ``e5-biencoder`` system
 BIENCODER_MODEL = "e5-small-multilingual"
 #: the systems run on DL19 (English queries only: no native query, no student)
