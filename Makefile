@@ -12,7 +12,7 @@ setup:
 	bash scripts/setup.sh
 
 test: setup
-	$(PY) -m pytest -q tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc
+	bash scripts/test.sh
 
 demo: setup
 	bash scripts/demo.sh
