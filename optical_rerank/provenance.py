@@ -9,12 +9,17 @@ _PACKAGES = ("optical_rerank", "torch", "transformers", "sentence-transformers",
              "pytrec-eval-terrier", "numpy", "tokenizers")
 
 
+def package_versions(names, missing=None) -> dict:
+    """``{name: installed version}`` of the distributions ``names`` (``missing`` for one not installed)."""
+    out = {}
+    for name in names:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = missing
+    return out
+
+
 def environment_info() -> dict:
     """Versions of the packages that can change results, Python and the platform."""
-    info = {"python": sys.version.split()[0], "platform": platform.platform()}
-    for name in _PACKAGES:
-        try:
-            info[name] = version(name)
-        except PackageNotFoundError:
-            info[name] = None
-    return info
+    return {"python": sys.version.split()[0], "platform": platform.platform(), **package_versions(_PACKAGES)}

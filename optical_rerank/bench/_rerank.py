@@ -43,7 +43,6 @@ weights, untrained scores (nDCG@10 then only says whether the scorers rank alike
 from __future__ import annotations
 
 import argparse
-import importlib.metadata as md
 import json
 import math
 import os
@@ -74,6 +73,7 @@ from ..rerank import (
     model_card,
     render_template,
 )
+from ..provenance import package_versions
 from ..trec_io import read_corpus, read_qrels, read_run, read_topics
 from ..types import Hit, Query
 
@@ -321,13 +321,7 @@ def _loadavg() -> float:
 
 
 def _versions() -> dict[str, str]:
-    out = {}
-    for name in ("torch", "transformers", "sentence-transformers", "onnxruntime", "openvino"):
-        try:
-            out[name] = md.version(name)
-        except md.PackageNotFoundError:
-            out[name] = "?"
-    return out
+    return package_versions(("torch", "transformers", "sentence-transformers", "onnxruntime", "openvino"), missing="-")
 
 
 def flops_per_pair(config: Any, lengths: Sequence[int]) -> float:

@@ -31,7 +31,6 @@ which could deadlock and keep the interpreter from exiting.
 """
 from __future__ import annotations
 
-import importlib.metadata as md
 import json
 import logging
 import sys
@@ -45,6 +44,7 @@ import numpy as np
 from ..errors import ConfigError, ModelError
 from ..files import dir_lock, remove_stale, staged_dir, write_json_atomic
 from ..paths import cache_dir
+from ..provenance import package_versions
 
 __all__ = ["BACKENDS", "PRECISIONS", "KINDS", "CPU_DEFAULTS", "cpu_has_native_bf16", "check_backend",
            "default_backend", "export_model", "load_runner", "import_openvino", "Runner"]
@@ -160,13 +160,7 @@ class _Spec:
 
 
 def _versions() -> dict[str, str]:
-    out = {}
-    for pkg in ("torch", "transformers", "onnx", "onnxruntime", "openvino"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            out[pkg] = "-"
-    return out
+    return package_versions(("torch", "transformers", "onnx", "onnxruntime", "openvino"), missing="-")
 
 
 def _input_names(model_dir: Path) -> list[str]:
