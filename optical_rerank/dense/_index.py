@@ -10,17 +10,17 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..files import dir_lock, sha256_file, sha256_json, staged_dir, write_json_atomic
 from ..first_stage import load_corpus_texts
-from ..models import resolve_model
+from ..models import resolve_model, weights_sha256
 from ._config import DenseConfig
 
 KEY_FILE = "key.json"
 
 
 def _weights_sha256(model_dir: str) -> str:
-    files = sorted(Path(model_dir).glob("*.safetensors"))
-    if not files:
-        raise ConfigError(f"{model_dir}: no *.safetensors weights to encode with")
-    return sha256_json({f.name: sha256_file(f) for f in files})
+    sha = weights_sha256(model_dir)  # the package's one weights hash (memoised per process)
+    if sha is None:
+        raise ConfigError(f"{model_dir}: no model.safetensors weights to encode with")
+    return sha
 
 
 def index_key(corpus: str | Path, config: DenseConfig) -> dict:
