@@ -13,11 +13,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..files import write_json_atomic, write_text_atomic
+from ..files import sha256_file, write_json_atomic, write_text_atomic
 from ..first_stage import Bm25Retriever, load_corpus_texts
+from ..models import shipped_model_dir
 from ..provenance import environment_info
 from ..rerank import E5_TEMPLATES, BiEncoderReranker, CrossEncoderReranker, RerankConfig, rerank_to_file
-from ..models import shipped_model_dir
 from ..teacher import TeacherConfig, ensure_teacher
 from ..trec_io import Run, read_run, write_run
 from ..types import Hit, Query
@@ -197,8 +197,8 @@ class Experiment:
         key = {"which": "dense", "k": k, "index": index.name, "config": self.dense_config().to_dict(),
                "queries": short_hash([[q.qid, q.text] for q in es.native])}
 
-        return self._cached(path, key, lambda: self.dense_retriever(index).retrieve(es.native, k=k), "dense", f"{es.dataset}/{es.lang}: dense retrieval of "
-                            f"{len(es.native)} queries")
+        return self._cached(path, key, lambda: self.dense_retriever(index).retrieve(es.native, k=k), "dense",
+                            f"{es.dataset}/{es.lang}: dense retrieval of {len(es.native)} queries")
 
     def dense_retriever(self, index: Path):
         from ..dense import DenseRetriever
@@ -221,7 +221,6 @@ class Experiment:
     def _hybrid_run(self, es: EvalSet, path: Path) -> Path:
         """RRF (``pyserini.fusion``, k=60) of the BM25-native and dense runs, top ``max(100, depth)``."""
         from ..dense import RRF_K, rrf_fuse
-        from ..files import sha256_file
 
         inputs = [path.parent / "bm25-native.txt", path.parent / "dense.txt"]
         self.first_stage_run(es, "native", inputs[0])
@@ -233,13 +232,11 @@ class Experiment:
 
     def wordtrans_queries(self, es: EvalSet) -> list[Query]:
         """The native questions translated word by word (IBM-1 on the language's bitext, FreeDict where known)."""
-        from ..translate import FREEDICT, WordTable, WordTranslator, load_freedict, train_ibm1
-        from ..translate._ibm1 import read_bitext_pairs
-        from ..files import sha256_file
+        from ..translate import FREEDICT, WordTable, WordTranslator, load_freedict, read_bitext_pairs, train_ibm1
 
         if (es.dataset, es.lang) in self._wordtrans:
             return self._wordtrans[(es.dataset, es.lang)]
-        files = [f for f in self.data.bitext_files([es.lang])]
+        files = list(self.data.bitext_files([es.lang]))
         iterations = int(self.cfg.wordtrans.get("iterations", 10))
         use_dict = bool(self.cfg.wordtrans.get("freedict", True)) and es.lang in FREEDICT
         key = short_hash({"bitext": {Path(f).name: sha256_file(f) for f in files}, "iterations": iterations})
@@ -451,8 +448,6 @@ def write_run_sums(runs: Path) -> Path | None:
     Large runs stay out of git (``.gitignore``); this committed list says which bytes the report
     was made from, and ``sha256sum -c`` checks a regenerated or fetched copy.
     """
-    from ..files import sha256_file
-
     files = sorted(p for p in runs.rglob("*.txt") if p.is_file())
     if not files:
         return None

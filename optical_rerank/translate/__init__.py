@@ -20,9 +20,9 @@ Where things live: ``_tokens``, ``_ibm1``, ``_freedict``, ``_translator``.
 from __future__ import annotations
 
 from ._freedict import FREEDICT, freedict_paths, load_freedict, read_freedict
-from ._ibm1 import WordTable, train_ibm1
+from ._ibm1 import WordTable, read_bitext_pairs, train_ibm1
 from ._tokens import tokenize
 from ._translator import WordTranslator
 
-__all__ = ["FREEDICT", "WordTable", "WordTranslator", "freedict_paths", "load_freedict", "read_freedict",
-           "tokenize", "train_ibm1"]
+__all__ = ["FREEDICT", "WordTable", "WordTranslator", "freedict_paths", "load_freedict", "read_bitext_pairs",
+           "read_freedict", "tokenize", "train_ibm1"]
