@@ -419,7 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--backend", choices=("auto", "torch", "onnx", "openvino"), default=None,
                    help="inference engine of the same weights (exports cached by their sha256); default auto: "
                         "with no --precision either, the measured CPU default (rerank.CPU_DEFAULTS, from "
-                        "results/bench/backend_default.json: OpenVINO fp32; torch bf16 on a GPU), else torch")
+                        "results/bench/backend_default.json: OpenVINO bf16 on CPUs with native bf16, else torch fp32; torch bf16 on a GPU), else torch")
     g.add_argument("--precision", choices=("fp32", "bf16", "int8", "fp16"), default=None,
                    help="fp32, bf16 (GPU, or CPU with native bf16), int8 (CPU) or fp16 (GPU)")
     g.add_argument("--quantize", choices=("none", "int8"), default=None, help="= --precision int8 (older name)")

@@ -60,12 +60,13 @@ ONNX_OPSET = 17
 #: The CPU default ``(backend, precision)``: the fastest backend whose dev nDCG@10 is within 0.005
 #: of torch fp32, per CPU capability; measured by ``scripts/backend_default.py`` into
 #: ``results/bench/backend_default.json`` (a test checks that this table matches the file).
-#: Measured (20 AfriQA dev questions x 10, the shipped teacher with its e5 fusion; backends timed
-#: one after another on a shared CPU): OpenVINO fp32 kept nDCG@10 and was fastest there; ONNX
-#: Runtime int8 (-0.0056) and torch int8 (-0.0256) fell outside the tolerance.
+#: Measured on an idle 2-core CPU with native bf16 (20 AfriQA dev questions x 10, the shipped teacher
+#: with its e5 fusion): OpenVINO bf16 kept nDCG@10 and was fastest (20.5 pairs/s, torch fp32 9.2);
+#: without bf16, torch fp32 was fastest (OpenVINO fp32 7.6, ONNX fp32 4.4); ONNX Runtime int8
+#: (-0.0056) and torch int8 (-0.0256) fell outside the tolerance.
 CPU_DEFAULTS: Mapping[str, tuple[str, str]] = {
-    "native-bf16": ("openvino", "fp32"),
-    "no-bf16": ("openvino", "fp32"),
+    "native-bf16": ("openvino", "bf16"),
+    "no-bf16": ("torch", "fp32"),
 }
 
 
